@@ -1,0 +1,275 @@
+//! One error type for the whole road, mapped in one place to PostgREST's code, HTTP status,
+//! message, details, hint and extra headers.
+
+use serde::Serialize;
+
+/// Every failure a client can see. Each variant maps to exactly one PostgREST error (a `PGRSTxxx`
+/// code, or the SQLSTATE of a PostgreSQL error) in [`ApiError::parts`].
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ApiError {
+    /// PGRST100: a query parameter did not parse.
+    #[error("{message}")]
+    QueryParam { message: String, details: String },
+    /// PGRST103: a negative limit or an empty range.
+    #[error("Requested range not satisfiable")]
+    InvalidRange { details: String },
+    /// PGRST117: a method PostgREST does not serve on this path.
+    #[error("Unsupported HTTP method: {0}")]
+    UnsupportedMethod(String),
+    /// PGRST125: a path that is neither `/<table>` nor `/rpc/<fn>`.
+    #[error("Invalid path specified in request URL")]
+    InvalidPath,
+    /// PGRST127: a PostgREST feature that pgmesh has not built yet.
+    #[error("Feature not implemented")]
+    NotImplemented(String),
+    /// PGRST205: no such table or view in the exposed schema.
+    #[error("Could not find the table '{schema}.{table}' in the schema cache")]
+    TableNotFound { schema: String, table: String },
+    /// PGRST002: the schema cache has not been loaded yet.
+    #[error("Could not query the database for the schema cache. Retrying.")]
+    SchemaCacheNotLoaded,
+    /// PGRST300: a JWT arrived but no secret is configured.
+    #[error("Server lacks JWT secret")]
+    JwtSecretMissing,
+    /// PGRST301: the token could not be decoded or its signature is wrong.
+    #[error("{0}")]
+    JwtDecode(String),
+    /// PGRST302: no token and no anonymous role.
+    #[error("Anonymous access is disabled")]
+    AnonymousDisabled,
+    /// PGRST303: a claim failed validation (expired, not yet valid, audience…).
+    #[error("{0}")]
+    JwtClaims(String),
+    /// PGRST000: the database could not be reached.
+    #[error("Database connection error. Retrying the connection.")]
+    DbConnection(String),
+    /// PGRST003: no pooled connection became free in time.
+    #[error("Timed out acquiring connection from connection pool.")]
+    PoolTimeout,
+    /// An error raised by PostgreSQL, forwarded with its SQLSTATE.
+    #[error("{message}")]
+    Postgres {
+        sqlstate: String,
+        message: String,
+        detail: Option<String>,
+        hint: Option<String>,
+        /// Whether the request carried a valid JWT (42501 is 403 then, 401 otherwise).
+        authenticated: bool,
+    },
+    /// The sidecar refused a hand-off that the filter did not authenticate.
+    #[error("The request was not authenticated by the pgmesh filter")]
+    HandoffRejected(String),
+    /// PGRSTX00: a bug or an unexpected state inside pgmesh.
+    #[error("Internal server error")]
+    Internal(String),
+}
+
+/// The JSON body PostgREST sends for an error: keys in alphabetical order, nulls explicit.
+#[derive(Debug, Serialize)]
+struct ErrorBody<'a> {
+    code: &'a str,
+    details: Option<&'a str>,
+    hint: Option<&'a str>,
+    message: &'a str,
+}
+
+/// The rendered parts of an error, ready for any HTTP layer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ErrorResponse {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    pub body: String,
+}
+
+impl ApiError {
+    /// The error's code (`PGRSTxxx` or SQLSTATE), status, details and hint, from one table.
+    fn parts(&self) -> (String, u16, Option<String>, Option<String>) {
+        use ApiError::*;
+        let s = |c: &str| c.to_string();
+        match self {
+            QueryParam { details, .. } => (s("PGRST100"), 400, Some(details.clone()), None),
+            InvalidRange { details } => (s("PGRST103"), 416, Some(details.clone()), None),
+            UnsupportedMethod(_) => (s("PGRST117"), 405, None, None),
+            InvalidPath => (s("PGRST125"), 404, None, None),
+            NotImplemented(what) => (s("PGRST127"), 400, Some(what.clone()), None),
+            TableNotFound { .. } => (s("PGRST205"), 404, None, None),
+            SchemaCacheNotLoaded => (s("PGRST002"), 503, None, None),
+            JwtSecretMissing => (s("PGRST300"), 500, None, None),
+            JwtDecode(_) => (s("PGRST301"), 401, None, None),
+            AnonymousDisabled => (s("PGRST302"), 401, None, None),
+            JwtClaims(_) => (s("PGRST303"), 401, None, None),
+            DbConnection(details) => (s("PGRST000"), 503, Some(details.clone()), None),
+            PoolTimeout => (s("PGRST003"), 504, None, None),
+            Postgres {
+                sqlstate,
+                message,
+                detail,
+                hint,
+                authenticated,
+            } => (
+                sqlstate.clone(),
+                status_for_sqlstate(sqlstate, message, *authenticated),
+                detail.clone(),
+                hint.clone(),
+            ),
+            HandoffRejected(why) => (s("PGMESH401"), 401, Some(why.clone()), None),
+            Internal(details) => (s("PGRSTX00"), 500, Some(details.clone()), None),
+        }
+    }
+
+    pub fn status(&self) -> u16 {
+        self.parts().1
+    }
+
+    pub fn code(&self) -> String {
+        self.parts().0
+    }
+
+    /// Status, headers and JSON body exactly as PostgREST sends them.
+    pub fn to_response(&self) -> ErrorResponse {
+        let (code, status, details, hint) = self.parts();
+        let message = self.to_string();
+        let body = serde_json::to_string(&ErrorBody {
+            code: &code,
+            details: details.as_deref(),
+            hint: hint.as_deref(),
+            message: &message,
+        })
+        // Serialising four strings cannot fail; keep a fixed fallback rather than panic.
+        .unwrap_or_else(|_| String::from(r#"{"code":"PGRSTX00","details":null,"hint":null,"message":"Internal server error"}"#));
+        let mut headers = vec![
+            ("content-type", String::from("application/json; charset=utf-8")),
+            ("proxy-status", format!("PostgREST; error={code}")),
+        ];
+        match self {
+            ApiError::JwtDecode(m) | ApiError::JwtClaims(m) => headers.push((
+                "www-authenticate",
+                format!(
+                    "Bearer error=\"invalid_token\", error_description={}",
+                    quote_header_string(m)
+                ),
+            )),
+            ApiError::AnonymousDisabled => headers.push(("www-authenticate", String::from("Bearer"))),
+            ApiError::Postgres { sqlstate, authenticated, .. }
+                if sqlstate == "42501" && !authenticated =>
+            {
+                headers.push(("www-authenticate", String::from("Bearer")))
+            }
+            ApiError::Postgres { sqlstate, authenticated, .. }
+                if sqlstate == "42501" && *authenticated =>
+            {
+                headers.push((
+                    "www-authenticate",
+                    String::from("Bearer error=\"insufficient_scope\", error_description=\"insufficient privileges\""),
+                ))
+            }
+            ApiError::SchemaCacheNotLoaded | ApiError::DbConnection(_) => {
+                headers.push(("retry-after", String::from("0")))
+            }
+            _ => {}
+        }
+        ErrorResponse { status, headers, body }
+    }
+}
+
+fn quote_header_string(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => out.push(' '),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
+}
+
+/// PostgREST's SQLSTATE → HTTP status table (`Error.hs`, `pgErrorStatus`).
+pub fn status_for_sqlstate(code: &str, message: &str, authenticated: bool) -> u16 {
+    let class = code.get(..2).unwrap_or("");
+    match code {
+        "21000" if message.ends_with("requires a WHERE clause") => 400,
+        "22023" if message.starts_with("role") && message.ends_with("does not exist") => 401,
+        "42883" if message.starts_with("function xmlagg(") => 406,
+        "23503" | "23505" => 409,
+        "25006" => 405,
+        "42501" => {
+            if authenticated {
+                403
+            } else {
+                401
+            }
+        }
+        "42883" => 404,
+        "42P01" => 404,
+        "42P17" => 500,
+        "53400" => 500,
+        "57P01" => 503,
+        "P0001" => 400,
+        "21000" => 500,
+        _ if code.starts_with("PT") => code
+            .get(2..)
+            .and_then(|s| s.parse::<u16>().ok())
+            .filter(|s| (100..=599).contains(s))
+            .unwrap_or(500),
+        _ => match class {
+            "08" => 503,
+            "09" => 500,
+            "0L" | "0P" => 403,
+            "25" => 500,
+            "28" => 403,
+            "2D" | "38" | "39" | "3B" | "40" => 500,
+            "53" => 503,
+            "54" | "55" => 500,
+            "57" | "58" | "F0" | "HV" | "XX" | "P0" => 500,
+            _ => 400,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sqlstate_table_matches_postgrest() {
+        assert_eq!(status_for_sqlstate("42703", "", false), 400);
+        assert_eq!(status_for_sqlstate("42501", "", false), 401);
+        assert_eq!(status_for_sqlstate("42501", "", true), 403);
+        assert_eq!(status_for_sqlstate("23505", "", true), 409);
+        assert_eq!(status_for_sqlstate("08006", "", true), 503);
+        assert_eq!(status_for_sqlstate("PT418", "", true), 418);
+        assert_eq!(status_for_sqlstate("P0001", "", true), 400);
+        assert_eq!(status_for_sqlstate("XX000", "", true), 500);
+        assert_eq!(status_for_sqlstate("42P01", "", true), 404);
+        assert_eq!(status_for_sqlstate("22023", "role \"x\" does not exist", true), 401);
+        assert_eq!(status_for_sqlstate("22023", "other", true), 400);
+    }
+
+    #[test]
+    fn table_not_found_renders_postgrest_json() {
+        let r = ApiError::TableNotFound {
+            schema: "api".into(),
+            table: "nope".into(),
+        }
+        .to_response();
+        assert_eq!(r.status, 404);
+        insta::assert_snapshot!(r.body, @r#"{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table 'api.nope' in the schema cache"}"#);
+    }
+
+    #[test]
+    fn jwt_errors_carry_www_authenticate() {
+        let r = ApiError::JwtClaims("JWT expired".into()).to_response();
+        assert_eq!(r.status, 401);
+        assert!(r.headers.contains(&(
+            "www-authenticate",
+            "Bearer error=\"invalid_token\", error_description=\"JWT expired\"".to_string()
+        )));
+        insta::assert_snapshot!(r.body, @r#"{"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
+    }
+}

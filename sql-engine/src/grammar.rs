@@ -1,0 +1,525 @@
+//! nom parsers for PostgREST's query-string grammar: `select=`, filters, `order=`, `limit=`,
+//! `offset=`. Every failure becomes an [`ApiError`] with PostgREST's parsec-style message
+//! (`"failed to parse filter (noop.1)" (line 1, column 1)`) and details
+//! (`unexpected "o" expecting "not" or operator (eq, gt, ...)`).
+
+use nom::branch::alt;
+use nom::bytes::complete::take_while1;
+use nom::combinator::recognize;
+use nom::multi::many1;
+use nom::{IResult, Parser};
+
+use crate::error::ApiError;
+use crate::request::{Direction, Filter, IsValue, Nulls, Operation, Operator, OrderTerm, SelectItem};
+
+/// Where and why a parser stopped.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GrammarError<'a> {
+    /// The input from where the failing token starts (gives the column).
+    at: &'a str,
+    /// How many characters into `at` the unexpected character sits.
+    skip: usize,
+    /// Parsec-style list of what was expected.
+    expecting: &'static str,
+    /// Whether the unexpected character is shown with single quotes (a char parser in parsec).
+    single_quote: bool,
+    /// Set when the input is valid PostgREST syntax for a feature pgmesh has not built yet.
+    unsupported: Option<&'static str>,
+}
+
+impl<'a> nom::error::ParseError<&'a str> for GrammarError<'a> {
+    fn from_error_kind(input: &'a str, _kind: nom::error::ErrorKind) -> Self {
+        GrammarError {
+            at: input,
+            skip: 0,
+            expecting: "",
+            single_quote: false,
+            unsupported: None,
+        }
+    }
+
+    fn append(_input: &'a str, _kind: nom::error::ErrorKind, other: Self) -> Self {
+        other
+    }
+}
+
+type PResult<'a, T> = IResult<&'a str, T, GrammarError<'a>>;
+
+fn fail<'a, T>(at: &'a str, skip: usize, expecting: &'static str) -> PResult<'a, T> {
+    Err(nom::Err::Error(GrammarError {
+        at,
+        skip,
+        expecting,
+        single_quote: false,
+        unsupported: None,
+    }))
+}
+
+fn unsupported<'a, T>(at: &'a str, what: &'static str) -> PResult<'a, T> {
+    Err(nom::Err::Failure(GrammarError {
+        at,
+        skip: 0,
+        expecting: "",
+        single_quote: false,
+        unsupported: Some(what),
+    }))
+}
+
+/// Matches one of `words` (each followed by `then`, if given); on failure reports the character
+/// after the longest partial match, as parsec does.
+fn keyword<'a, T: Copy>(
+    input: &'a str,
+    words: &[(T, &'static str)],
+    then: Option<char>,
+    expecting: &'static str,
+) -> PResult<'a, T> {
+    let mut best = 0;
+    for (value, word) in words {
+        let full_len = word.len() + then.map_or(0, char::len_utf8);
+        let matches = input.strip_prefix(word).is_some_and(|rest| match then {
+            Some(c) => rest.starts_with(c),
+            None => true,
+        });
+        if matches {
+            return Ok((&input[full_len..], *value));
+        }
+        let common = input
+            .chars()
+            .zip(word.chars().chain(then))
+            .take_while(|(a, b)| a == b)
+            .count();
+        best = best.max(common);
+    }
+    fail(input, best, expecting)
+}
+
+/// A column or alias: `"quoted"` (with `\"` and `\\` escapes) or letters, digits, `_`, `$`,
+/// spaces and `-` not followed by `>`.
+fn field_name<'a>(input: &'a str) -> PResult<'a, String> {
+    if let Some(rest) = input.strip_prefix('"') {
+        let mut out = String::new();
+        let mut chars = rest.char_indices();
+        while let Some((i, c)) = chars.next() {
+            match c {
+                '"' => return Ok((&rest[i + 1..], out)),
+                '\\' => match chars.next() {
+                    Some((_, e)) => out.push(e),
+                    None => break,
+                },
+                c => out.push(c),
+            }
+        }
+        return fail(&input[input.len()..], 0, "\"\\\"\"");
+    }
+    let (rest, raw) = recognize(many1(alt((
+        take_while1(|c: char| c.is_alphanumeric() || c == '_' || c == '$' || c == ' '),
+        |i: &'a str| -> PResult<'a, &'a str> {
+            if i.starts_with('-') && !i.starts_with("->") {
+                Ok((&i[1..], &i[..1]))
+            } else {
+                fail(i, 0, "field name")
+            }
+        },
+    ))))
+    .parse(input)
+    .or_else(|_: nom::Err<GrammarError>| fail(input, 0, "field name (* or [a..z0..9_$])"))?;
+    let name = raw.trim_matches(|c| c == ' ' || c == '\t');
+    if name.is_empty() {
+        return fail(input, raw.len(), "field name (* or [a..z0..9_$])");
+    }
+    Ok((rest, name.to_string()))
+}
+
+fn skip_spaces(input: &str) -> &str {
+    input.trim_start_matches([' ', '\t'])
+}
+
+/// `::type` — a cast's type name: letters, digits and `_`.
+fn cast(input: &str) -> PResult<'_, Option<String>> {
+    let Some(rest) = input.strip_prefix("::") else {
+        return Ok((input, None));
+    };
+    let (rest, ty) = take_while1(|c: char| c.is_alphanumeric() || c == '_')
+        .parse(rest)
+        .or_else(|_: nom::Err<GrammarError>| fail(rest, 0, "type name (letters, digits or _)"))?;
+    Ok((rest, Some(ty.to_string())))
+}
+
+/// One `select=` item.
+fn select_item(input: &str) -> PResult<'_, SelectItem> {
+    let input = skip_spaces(input);
+    if input.starts_with("...") {
+        return unsupported(input, "spread embeds (...rel) are not supported by pgmesh yet");
+    }
+    if let Some(rest) = input.strip_prefix('*') {
+        return Ok((skip_spaces(rest), SelectItem::Star));
+    }
+    let (rest, first) = field_name(input)?;
+    // `alias:name` — a single colon; `::` is a cast.
+    let (rest, alias, name) = match rest.strip_prefix(':') {
+        Some(after) if !after.starts_with(':') => {
+            let (after, name) = field_name(skip_spaces(after))?;
+            (after, Some(first), name)
+        }
+        _ => (rest, None, first),
+    };
+    if rest.starts_with('(') || rest.starts_with('!') {
+        return unsupported(rest, "resource embedding is not supported by pgmesh yet");
+    }
+    if rest.starts_with("->") {
+        return unsupported(rest, "JSON paths in select are not supported by pgmesh yet");
+    }
+    if rest.starts_with('.') {
+        return unsupported(rest, "aggregates in select are not supported by pgmesh yet");
+    }
+    let (rest, cast) = cast(rest)?;
+    Ok((skip_spaces(rest), SelectItem::Column { name, alias, cast }))
+}
+
+fn comma_separated<'a, T>(
+    input: &'a str,
+    item: impl Fn(&'a str) -> PResult<'a, T>,
+    after_item: &'static str,
+) -> PResult<'a, Vec<T>> {
+    let mut items = Vec::new();
+    let mut rest = input;
+    loop {
+        let (after, value) = item(rest)?;
+        items.push(value);
+        if after.is_empty() {
+            return Ok((after, items));
+        }
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None => return fail(after, 0, after_item),
+        }
+    }
+}
+
+fn into_api_error(what: &str, input: &str, e: nom::Err<GrammarError<'_>>) -> ApiError {
+    let e = match e {
+        nom::Err::Error(e) | nom::Err::Failure(e) => e,
+        nom::Err::Incomplete(_) => GrammarError {
+            at: "",
+            skip: 0,
+            expecting: "",
+            single_quote: false,
+            unsupported: None,
+        },
+    };
+    if let Some(what) = e.unsupported {
+        return ApiError::NotImplemented(what.to_string());
+    }
+    let column = input.chars().count() - e.at.chars().count() + 1;
+    let unexpected = match e.at.chars().nth(e.skip) {
+        Some(c) if e.single_quote => format!("unexpected '{c}'"),
+        Some(c) => format!("unexpected \"{c}\""),
+        None => String::from("unexpected end of input"),
+    };
+    ApiError::QueryParam {
+        message: format!("\"failed to parse {what} ({input})\" (line 1, column {column})"),
+        details: format!("{unexpected} expecting {}", e.expecting),
+    }
+}
+
+/// `select=a,alias:b,c::text,*`; an empty value means `*`.
+pub fn select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
+    if input.trim().is_empty() {
+        return Ok(vec![SelectItem::Star]);
+    }
+    comma_separated(input, select_item, "\",\" or end of input")
+        .map(|(_, items)| items)
+        .map_err(|e| into_api_error("select parameter", input, e))
+}
+
+const OPERATOR_EXPECTING: &str = "\"not\" or operator (eq, gt, ...)";
+
+/// Operators PostgREST has and pgmesh does not build yet: recognised, so that the client gets
+/// "not implemented" rather than a misleading parse error.
+const LATER_OPERATORS: [&str; 12] = [
+    "fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj",
+];
+
+/// A filter's value side: `[not.]op.value`.
+fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
+    let (input, negated) = match input.strip_prefix("not.") {
+        Some(rest) => (rest, true),
+        None => (input, false),
+    };
+    if let Some(rest) = input.strip_prefix("is.") {
+        let lower = rest.to_ascii_lowercase();
+        let (left, value) = keyword(&lower, &IsValue::ALL, None, "null or trilean value (unknown, true, false)")
+            .map_err(|e| e.map(|g| GrammarError { at: &rest[rest.len() - g.at.len()..], ..g }))?;
+        if !left.is_empty() {
+            return fail(&rest[rest.len() - left.len()..], 0, "end of input");
+        }
+        return Ok(("", (negated, Operation::Is(value))));
+    }
+    if let Some(rest) = input.strip_prefix("in.") {
+        let (rest, items) = in_list(rest)?;
+        return Ok((rest, (negated, Operation::In(items))));
+    }
+    for later in LATER_OPERATORS {
+        if input
+            .strip_prefix(later)
+            .is_some_and(|r| r.starts_with('.') || r.starts_with('('))
+        {
+            return unsupported(input, "this filter operator is not supported by pgmesh yet");
+        }
+    }
+    let by_length = {
+        let mut ops = Operator::ALL;
+        ops.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
+        ops
+    };
+    if let Ok((rest, _)) = keyword(input, &by_length, Some('('), "") {
+        if rest.starts_with("any)") || rest.starts_with("all)") {
+            return unsupported(input, "(any)/(all) quantifiers are not supported by pgmesh yet");
+        }
+    }
+    let mut with_not: Vec<(Option<Operator>, &'static str)> = vec![(None, "not")];
+    with_not.extend(by_length.iter().map(|(op, n)| (Some(*op), *n)));
+    let (rest, op) = keyword(input, &with_not, Some('.'), OPERATOR_EXPECTING)?;
+    match op {
+        Some(op) => Ok(("", (negated, Operation::Compare(op, rest.to_string())))),
+        // `not.not.` is not PostgREST syntax: report it where the second `not` starts.
+        None => fail(input, 0, OPERATOR_EXPECTING),
+    }
+}
+
+/// `(a,"b,c",d)` — quoted items may hold `,` `)` and escaped `\"`.
+fn in_list(input: &str) -> PResult<'_, Vec<String>> {
+    let Some(mut rest) = input.strip_prefix('(') else {
+        return fail(input, 0, "\"(\"");
+    };
+    let mut items = Vec::new();
+    if let Some(after) = rest.strip_prefix(')') {
+        return end_of_input(after).map(|(r, ())| (r, items));
+    }
+    loop {
+        let (after, item) = if rest.starts_with('"') {
+            field_name(rest)?
+        } else {
+            let end = rest.find([',', ')']).unwrap_or(rest.len());
+            (&rest[end..], rest[..end].to_string())
+        };
+        items.push(item);
+        if let Some(next) = after.strip_prefix(',') {
+            rest = next;
+        } else if let Some(after) = after.strip_prefix(')') {
+            return end_of_input(after).map(|(r, ())| (r, items));
+        } else {
+            return fail(after, 0, "\",\" or \")\"");
+        }
+    }
+}
+
+fn end_of_input(input: &str) -> PResult<'_, ()> {
+    if input.is_empty() {
+        Ok((input, ()))
+    } else {
+        fail(input, 0, "end of input")
+    }
+}
+
+/// `column=[not.]op.value`
+pub fn filter(column: &str, value: &str) -> Result<Filter, ApiError> {
+    let (column, _) = field_name(column)
+        .and_then(|(rest, name)| end_of_input(rest).map(|_| (name, ())))
+        .map_err(|e| into_api_error("filter", column, e))?;
+    let (_, (negated, operation)) =
+        operation(value).map_err(|e| into_api_error("filter", value, e))?;
+    Ok(Filter {
+        column,
+        negated,
+        operation,
+    })
+}
+
+const DIRECTIONS: [(Option<Direction>, Option<Nulls>, &str); 4] = [
+    (Some(Direction::Asc), None, "asc"),
+    (Some(Direction::Desc), None, "desc"),
+    (None, Some(Nulls::First), "nullsfirst"),
+    (None, Some(Nulls::Last), "nullslast"),
+];
+
+/// One `order=` term: `column[.asc|.desc][.nullsfirst|.nullslast]`.
+fn order_term(input: &str) -> PResult<'_, OrderTerm> {
+    let input = skip_spaces(input);
+    let (mut rest, column) = field_name(input)?;
+    if rest.starts_with('(') || rest.starts_with("->") {
+        return unsupported(rest, "ordering by embedded resources or JSON paths is not supported by pgmesh yet");
+    }
+    let mut term = OrderTerm {
+        column,
+        direction: None,
+        nulls: None,
+    };
+    let mut parts = 0;
+    while let Some(after_dot) = rest.strip_prefix('.') {
+        let words: Vec<(usize, &'static str)> = DIRECTIONS
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, w))| (i, *w))
+            .collect();
+        let (after, idx) = keyword(
+            after_dot,
+            &words,
+            None,
+            "\"asc\", \"desc\", \"nullsfirst\" or \"nullslast\"",
+        )?;
+        let (dir, nulls, _) = DIRECTIONS[idx];
+        // A direction may come only before a nulls option, each at most once.
+        let misplaced = (dir.is_some() && (term.direction.is_some() || term.nulls.is_some()))
+            || (nulls.is_some() && term.nulls.is_some());
+        if misplaced || parts >= 2 {
+            return fail(after_dot, 0, "\",\" or end of input");
+        }
+        term.direction = term.direction.or(dir);
+        term.nulls = term.nulls.or(nulls);
+        parts += 1;
+        rest = after;
+        if !rest.is_empty() && !rest.starts_with('.') && !rest.starts_with(',') {
+            let mut e = GrammarError {
+                at: rest,
+                skip: 0,
+                expecting: "delimiter (.), \",\" or end of input",
+                single_quote: true,
+                unsupported: None,
+            };
+            e.at = rest;
+            return Err(nom::Err::Error(e));
+        }
+    }
+    Ok((skip_spaces(rest), term))
+}
+
+/// `order=a.desc,b.asc.nullslast`
+pub fn order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
+    comma_separated(input, order_term, "\",\" or end of input")
+        .map(|(_, terms)| terms)
+        .map_err(|e| into_api_error("order", input, e))
+}
+
+/// Reads a non-negative integer; `None` when it is not one.
+fn natural(input: &str) -> Option<i64> {
+    input.trim().parse::<i64>().ok()
+}
+
+/// `limit=N`. PostgREST ignores a value that is not a number; a negative one is a range error.
+pub fn limit(input: &str) -> Result<Option<u64>, ApiError> {
+    match natural(input) {
+        None => Ok(None),
+        Some(n) if n < 0 => Err(ApiError::InvalidRange {
+            details: String::from("Limit should be greater than or equal to zero."),
+        }),
+        Some(n) => Ok(Some(n.unsigned_abs())),
+    }
+}
+
+/// `offset=N`. A value that is not a number is ignored, as in PostgREST.
+pub fn offset(input: &str) -> Result<u64, ApiError> {
+    match natural(input) {
+        None => Ok(0),
+        Some(n) if n < 0 => Err(ApiError::InvalidRange {
+            details: String::from("Offset should be greater than or equal to zero."),
+        }),
+        Some(n) => Ok(n.unsigned_abs()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::request::comma_list;
+
+    fn err(r: Result<impl std::fmt::Debug, ApiError>) -> String {
+        match r {
+            Ok(v) => format!("unexpectedly parsed: {v:?}"),
+            Err(e) => e.to_response().body,
+        }
+    }
+
+    #[test]
+    fn select_columns_aliases_casts() {
+        let items = select("id, fullName:full_name,salary::text,*").map(|s| comma_list(&s));
+        insta::assert_snapshot!(items.unwrap_or_default(), @"id,fullName:full_name,salary::text,*");
+    }
+
+    #[test]
+    fn select_empty_means_star() {
+        assert_eq!(select(""), Ok(vec![SelectItem::Star]));
+    }
+
+    #[test]
+    fn select_quoted_names_keep_reserved_characters() {
+        let items = select(r#""a,b":"x.y""#).map(|s| comma_list(&s));
+        insta::assert_snapshot!(items.unwrap_or_default(), @r#""a,b":"x.y""#);
+    }
+
+    #[test]
+    fn select_error_shows_position() {
+        insta::assert_snapshot!(err(select("id,,name")), @r#"{"code":"PGRST100","details":"unexpected \",\" expecting field name (* or [a..z0..9_$])","hint":null,"message":"\"failed to parse select parameter (id,,name)\" (line 1, column 4)"}"#);
+    }
+
+    #[test]
+    fn select_embed_is_not_implemented_yet() {
+        insta::assert_snapshot!(err(select("id,directors(*)")), @r#"{"code":"PGRST127","details":"resource embedding is not supported by pgmesh yet","hint":null,"message":"Feature not implemented"}"#);
+    }
+
+    #[test]
+    fn filter_operators() {
+        let f = |v: &str| filter("a", v).map(|f| f.to_string()).unwrap_or_else(|e| e.code());
+        assert_eq!(f("eq.5"), "eq.5");
+        assert_eq!(f("gte.2020-01-01"), "gte.2020-01-01");
+        assert_eq!(f("gt.1"), "gt.1");
+        assert_eq!(f("not.like.*smith*"), "not.like.*smith*");
+        assert_eq!(f("isdistinct.x"), "isdistinct.x");
+        assert_eq!(f("is.NULL"), "is.null");
+        assert_eq!(f("is.not_null"), "is.not_null");
+        assert_eq!(f("eq.a.b.c"), "eq.a.b.c");
+        assert_eq!(f("fts.cat"), "PGRST127");
+        assert_eq!(f("eq(any).{1,2}"), "PGRST127");
+    }
+
+    #[test]
+    fn filter_in_lists() {
+        let f = filter("a", r#"in.(1,"hi,there",3)"#);
+        assert_eq!(
+            f.map(|f| f.operation),
+            Ok(Operation::In(vec!["1".into(), "hi,there".into(), "3".into()]))
+        );
+        assert_eq!(filter("a", "in.()").map(|f| f.operation), Ok(Operation::In(vec![])));
+    }
+
+    #[test]
+    fn filter_unknown_operator_error_matches_postgrest() {
+        insta::assert_snapshot!(err(filter("id", "noop.1")), @r#"{"code":"PGRST100","details":"unexpected \"o\" expecting \"not\" or operator (eq, gt, ...)","hint":null,"message":"\"failed to parse filter (noop.1)\" (line 1, column 1)"}"#);
+        insta::assert_snapshot!(err(filter("id", "0")), @r#"{"code":"PGRST100","details":"unexpected \"0\" expecting \"not\" or operator (eq, gt, ...)","hint":null,"message":"\"failed to parse filter (0)\" (line 1, column 1)"}"#);
+    }
+
+    #[test]
+    fn filter_bad_is_value() {
+        insta::assert_snapshot!(err(filter("a", "is.maybe")), @r#"{"code":"PGRST100","details":"unexpected \"m\" expecting null or trilean value (unknown, true, false)","hint":null,"message":"\"failed to parse filter (is.maybe)\" (line 1, column 4)"}"#);
+    }
+
+    #[test]
+    fn order_terms() {
+        let o = order("age.desc.nullslast, height,name.nullsfirst").map(|o| comma_list(&o));
+        insta::assert_snapshot!(o.unwrap_or_default(), @"age.desc.nullslast,height,name.nullsfirst");
+    }
+
+    #[test]
+    fn order_errors_match_postgrest() {
+        insta::assert_snapshot!(err(order("id.ac")), @r#"{"code":"PGRST100","details":"unexpected \"c\" expecting \"asc\", \"desc\", \"nullsfirst\" or \"nullslast\"","hint":null,"message":"\"failed to parse order (id.ac)\" (line 1, column 4)"}"#);
+        insta::assert_snapshot!(err(order("id.descc")), @r#"{"code":"PGRST100","details":"unexpected 'c' expecting delimiter (.), \",\" or end of input","hint":null,"message":"\"failed to parse order (id.descc)\" (line 1, column 8)"}"#);
+    }
+
+    #[test]
+    fn limits() {
+        assert_eq!(limit("10"), Ok(Some(10)));
+        assert_eq!(limit("abc"), Ok(None));
+        assert_eq!(limit("-1").map_err(|e| e.code()), Err("PGRST103".to_string()));
+        assert_eq!(offset("3"), Ok(3));
+    }
+}

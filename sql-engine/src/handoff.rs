@@ -1,0 +1,144 @@
+//! The hand-off from filter to sidecar: one JSON header with everything the sidecar needs, and an
+//! HMAC over it (plus the upstream method and path) with a key only the filter and sidecar hold.
+
+use hmac::{Hmac, Mac};
+use serde::{Deserialize, Serialize};
+use sha2::Sha256;
+
+use crate::sql::Statement;
+
+/// Path the filter routes planned queries to.
+pub const QUERY_PATH: &str = "/_pgmesh/query";
+/// Path of the schema-cache document.
+pub const SCHEMA_PATH: &str = "/_pgmesh/schema";
+/// The hand-off document (JSON, one line).
+pub const HANDOFF_HEADER: &str = "x-pgmesh-handoff";
+/// Hex HMAC-SHA256 over method, path and the hand-off document.
+pub const SIGNATURE_HEADER: &str = "x-pgmesh-signature";
+/// Every client header starting with this is deleted by the filter.
+pub const HEADER_PREFIX: &str = "x-pgmesh-";
+/// Hand-offs older (or newer) than this are refused.
+pub const MAX_AGE_MS: u64 = 30_000;
+
+/// What the filter hands to the sidecar for one request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Handoff {
+    /// The main statement; empty for control requests (schema fetch).
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+    /// Role to switch to (`set_config('role', …, true)`).
+    pub role: String,
+    /// `request.jwt.claims` (JSON text).
+    pub claims: String,
+    /// Whether the request carried a valid JWT.
+    pub authenticated: bool,
+    /// `request.method` and `request.path`: the client's.
+    pub method: String,
+    pub path: String,
+    /// `request.headers` (JSON object text, lower-case names, no cookie).
+    pub headers: String,
+    /// Whether the transaction must be READ ONLY.
+    pub read_only: bool,
+    /// First row of the page, for `Content-Range`.
+    pub offset: u64,
+    /// Milliseconds since the Unix epoch when the filter signed.
+    pub ts_ms: u64,
+    /// Unique per hand-off; the sidecar refuses a nonce it has seen.
+    pub nonce: String,
+}
+
+impl Handoff {
+    pub fn with_statement(mut self, st: Statement) -> Self {
+        self.sql = st.sql;
+        self.params = st.params;
+        self
+    }
+}
+
+fn mac(key: &[u8], method: &str, path: &str, document: &str) -> Option<Hmac<Sha256>> {
+    let mut m = <Hmac<Sha256> as Mac>::new_from_slice(key).ok()?;
+    for part in ["pgmesh-handoff-v1", method, path, document] {
+        m.update(&(part.len() as u64).to_be_bytes());
+        m.update(part.as_bytes());
+    }
+    Some(m)
+}
+
+/// Serialises and signs: returns the header values for [`HANDOFF_HEADER`] and [`SIGNATURE_HEADER`].
+pub fn sign(key: &[u8], method: &str, path: &str, handoff: &Handoff) -> Option<(String, String)> {
+    let document = serde_json::to_string(handoff).ok()?;
+    let sig = hex::encode(mac(key, method, path, &document)?.finalize().into_bytes());
+    Some((document, sig))
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum VerifyError {
+    #[error("missing hand-off headers")]
+    Missing,
+    #[error("bad hand-off signature")]
+    BadSignature,
+    #[error("malformed hand-off document")]
+    Malformed,
+    #[error("stale hand-off")]
+    Stale,
+}
+
+/// Checks the signature (constant time), then the age. The replay check is the caller's (it
+/// needs memory of nonces).
+pub fn verify(
+    key: &[u8],
+    method: &str,
+    path: &str,
+    document: Option<&str>,
+    signature: Option<&str>,
+    now_ms: u64,
+) -> Result<Handoff, VerifyError> {
+    let (Some(document), Some(signature)) = (document, signature) else {
+        return Err(VerifyError::Missing);
+    };
+    let sig = hex::decode(signature).map_err(|_| VerifyError::BadSignature)?;
+    mac(key, method, path, document)
+        .ok_or(VerifyError::BadSignature)?
+        .verify_slice(&sig)
+        .map_err(|_| VerifyError::BadSignature)?;
+    let handoff: Handoff = serde_json::from_str(document).map_err(|_| VerifyError::Malformed)?;
+    if now_ms.abs_diff(handoff.ts_ms) > MAX_AGE_MS {
+        return Err(VerifyError::Stale);
+    }
+    Ok(handoff)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample() -> Handoff {
+        Handoff {
+            sql: "SELECT 1".into(),
+            role: "web_anon".into(),
+            ts_ms: 1_000_000,
+            nonce: "n1".into(),
+            ..Handoff::default()
+        }
+    }
+
+    #[test]
+    fn signed_handoff_verifies() {
+        let (doc, sig) = sign(b"k", "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        assert_eq!(
+            verify(b"k", "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_500),
+            Ok(sample())
+        );
+    }
+
+    #[test]
+    fn tampering_wrong_key_and_age_are_refused() {
+        let (doc, sig) = sign(b"k", "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        let forged = doc.replace("web_anon", "postgres");
+        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&forged), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
+        assert_eq!(verify(b"other", "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
+        assert_eq!(verify(b"k", "POST", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
+        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&doc), None, 1_000_000), Err(VerifyError::Missing));
+        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000 + MAX_AGE_MS + 1), Err(VerifyError::Stale));
+    }
+}

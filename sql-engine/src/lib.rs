@@ -1,0 +1,31 @@
+//! pgmesh's pure core, shared by the filter (wasm) and the sidecar (native): PostgREST's URL
+//! grammar, the typed request, the schema-cache model, the SQL builder, the hand-off format and
+//! PostgREST's errors. No I/O; builds for native, `wasm32-wasip1` and `wasm32-unknown-unknown`.
+//!
+//! The road: [`request::parse_request`] (with [`grammar`]) → [`plan::plan`] → [`query::statement`].
+
+pub mod error;
+pub mod grammar;
+pub mod handoff;
+pub mod plan;
+pub mod query;
+pub mod request;
+pub mod schema;
+pub mod settings;
+pub mod sql;
+
+pub use error::ApiError;
+
+/// From request line to statement: parse, plan against the cache, render.
+pub fn build_statement(
+    method: &str,
+    path: &str,
+    query: &str,
+    cache: &schema::SchemaCache,
+    settings: &settings::ApiSettings,
+) -> Result<(plan::Plan, sql::Statement), ApiError> {
+    let request = request::parse_request(method, path, query)?;
+    let plan = plan::plan(request, cache, settings)?;
+    let statement = query::statement(&plan);
+    Ok((plan, statement))
+}

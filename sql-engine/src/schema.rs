@@ -1,0 +1,91 @@
+//! The schema cache model: what the sidecar introspects and the filter plans against.
+//! Serialisable, versioned; lookups are by (schema, name).
+
+use std::collections::HashMap;
+
+use serde::{Deserialize, Serialize};
+
+/// One versioned snapshot of the exposed schemas.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SchemaCache {
+    /// Changes whenever the content changes (a hash of it, chosen by the sidecar).
+    pub version: String,
+    pub tables: Vec<Table>,
+    /// Index into `tables` by (schema, name); rebuilt after deserialising.
+    #[serde(skip)]
+    index: HashMap<(String, String), usize>,
+}
+
+/// A table, view, materialized view, foreign or partitioned table.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Table {
+    pub schema: String,
+    pub name: String,
+    pub columns: Vec<Column>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Column {
+    pub name: String,
+    pub data_type: String,
+    pub nullable: bool,
+}
+
+impl SchemaCache {
+    pub fn new(version: String, tables: Vec<Table>) -> Self {
+        let mut cache = SchemaCache {
+            version,
+            tables,
+            index: HashMap::new(),
+        };
+        cache.reindex();
+        cache
+    }
+
+    /// Parses the sidecar's JSON document and builds the lookup index.
+    pub fn from_json(bytes: &[u8]) -> Result<Self, serde_json::Error> {
+        let mut cache: SchemaCache = serde_json::from_slice(bytes)?;
+        cache.reindex();
+        Ok(cache)
+    }
+
+    fn reindex(&mut self) {
+        self.index = self
+            .tables
+            .iter()
+            .enumerate()
+            .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
+            .collect();
+    }
+
+    pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {
+        self.index
+            .get(&(schema.to_string(), name.to_string()))
+            .and_then(|&i| self.tables.get(i))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_round_trip_rebuilds_the_index() {
+        let cache = SchemaCache::new(
+            "v1".into(),
+            vec![Table {
+                schema: "api".into(),
+                name: "films".into(),
+                columns: vec![Column {
+                    name: "id".into(),
+                    data_type: "integer".into(),
+                    nullable: false,
+                }],
+            }],
+        );
+        let json = serde_json::to_vec(&cache).unwrap_or_default();
+        let back = SchemaCache::from_json(&json).ok();
+        assert_eq!(back.as_ref().and_then(|c| c.table("api", "films")).map(|t| t.columns.len()), Some(1));
+        assert!(back.as_ref().and_then(|c| c.table("api", "nope")).is_none());
+    }
+}

@@ -1,0 +1,149 @@
+//! SQL as text pieces and parameter references, rendered to `$1…$n` once, with the one
+//! identifier-quoting function. No user value is ever written into SQL text.
+
+/// A piece of SQL under construction.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Sql {
+    pieces: Vec<Piece>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Piece {
+    Text(String),
+    Param(Option<String>),
+}
+
+/// A statement ready for PostgreSQL: text with `$n` placeholders and the values, sent untyped
+/// (text format) so that PostgreSQL infers their types as it does for PostgREST.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statement {
+    pub sql: String,
+    pub params: Vec<Option<String>>,
+}
+
+impl Sql {
+    pub fn new() -> Self {
+        Sql::default()
+    }
+
+    /// Appends trusted SQL text (keywords, operators, already quoted identifiers).
+    pub fn push(&mut self, text: &str) -> &mut Self {
+        match self.pieces.last_mut() {
+            Some(Piece::Text(t)) => t.push_str(text),
+            _ => self.pieces.push(Piece::Text(text.to_string())),
+        }
+        self
+    }
+
+    /// Appends a quoted identifier.
+    pub fn ident(&mut self, name: &str) -> &mut Self {
+        self.push(&quote_ident(name))
+    }
+
+    /// Appends a bind parameter holding `value`.
+    pub fn param(&mut self, value: impl Into<String>) -> &mut Self {
+        self.pieces.push(Piece::Param(Some(value.into())));
+        self
+    }
+
+    /// Appends another fragment (its parameters are renumbered when rendered).
+    pub fn append(&mut self, other: Sql) -> &mut Self {
+        for piece in other.pieces {
+            match piece {
+                Piece::Text(t) => {
+                    self.push(&t);
+                }
+                p => self.pieces.push(p),
+            }
+        }
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.pieces.is_empty()
+    }
+
+    /// Numbers the parameters `$1…$n` in order and returns the statement.
+    pub fn render(self) -> Statement {
+        let mut sql = String::new();
+        let mut params = Vec::new();
+        for piece in self.pieces {
+            match piece {
+                Piece::Text(t) => sql.push_str(&t),
+                Piece::Param(v) => {
+                    params.push(v);
+                    sql.push('$');
+                    sql.push_str(&params.len().to_string());
+                }
+            }
+        }
+        Statement { sql, params }
+    }
+}
+
+/// Quotes an identifier. Names holding control characters use PostgreSQL's `U&"…"` escapes,
+/// so the SQL always stays on one line (it travels in an HTTP header).
+pub fn quote_ident(name: &str) -> String {
+    if name.chars().any(char::is_control) {
+        let mut out = String::from("U&\"");
+        for c in name.chars() {
+            match c {
+                '"' => out.push_str("\"\""),
+                '\\' => out.push_str("\\\\"),
+                c if c.is_control() => {
+                    let code = u32::from(c);
+                    out.push_str(&format!("\\+{code:06X}"));
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+        out
+    } else {
+        format!("\"{}\"", name.replace('"', "\"\""))
+    }
+}
+
+/// The per-transaction settings statement: `select set_config($1, $2, true), …`.
+/// Names and values are both parameters.
+pub fn settings_statement<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Statement {
+    let mut sql = Sql::new();
+    sql.push("select ");
+    for (i, (name, value)) in settings.into_iter().enumerate() {
+        if i > 0 {
+            sql.push(", ");
+        }
+        sql.push("set_config(").param(name).push(", ").param(value).push(", true)");
+    }
+    sql.render()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quote_ident("films"), "\"films\"");
+        assert_eq!(quote_ident("we\"ird"), "\"we\"\"ird\"");
+        assert_eq!(quote_ident("a\nb"), "U&\"a\\+00000Ab\"");
+    }
+
+    #[test]
+    fn parameters_are_numbered_once_in_order() {
+        let mut inner = Sql::new();
+        inner.push("b = ").param("2");
+        let mut outer = Sql::new();
+        outer.push("a = ").param("1").push(" AND ").append(inner);
+        let st = outer.render();
+        assert_eq!(st.sql, "a = $1 AND b = $2");
+        assert_eq!(st.params, vec![Some("1".into()), Some("2".into())]);
+    }
+
+    #[test]
+    fn settings_are_parameters() {
+        let st = settings_statement([("role", "web_anon"), ("request.method", "GET")]);
+        insta::assert_snapshot!(st.sql, @"select set_config($1, $2, true), set_config($3, $4, true)");
+        assert_eq!(st.params.len(), 4);
+    }
+}

@@ -1,0 +1,69 @@
+//! Golden SQL for the read slice: what PostgreSQL receives for typical URLs.
+
+use sql_engine::schema::{Column, SchemaCache, Table};
+use sql_engine::settings::ApiSettings;
+
+fn cache() -> SchemaCache {
+    let col = |n: &str| Column {
+        name: n.into(),
+        data_type: "text".into(),
+        nullable: true,
+    };
+    SchemaCache::new(
+        "v1".into(),
+        vec![Table {
+            schema: "api".into(),
+            name: "films".into(),
+            columns: vec![col("id"), col("title"), col("year")],
+        }],
+    )
+}
+
+fn settings(max_rows: Option<u64>) -> ApiSettings {
+    ApiSettings {
+        db_schemas: vec!["api".into()],
+        db_anon_role: Some("web_anon".into()),
+        db_max_rows: max_rows,
+        jwt_aud: None,
+        jwt_role_claim_key: "$.role".into(),
+        sidecar_cluster: "pgmesh_sidecar".into(),
+        schema_poll_ms: 2000,
+    }
+}
+
+fn render(method: &str, query: &str, max_rows: Option<u64>) -> String {
+    match sql_engine::build_statement(method, "/films", query, &cache(), &settings(max_rows)) {
+        Ok((_, st)) => format!("{}\n{:?}", st.sql, st.params),
+        Err(e) => format!("error: {}", e.to_response().body),
+    }
+}
+
+#[test]
+fn slice_select_filter_order_limit_offset() {
+    insta::assert_snapshot!(render("GET", "select=id,title&year=eq.1999&order=id.desc&limit=2&offset=1", None));
+}
+
+#[test]
+fn star_with_no_parameters() {
+    insta::assert_snapshot!(render("GET", "", None));
+}
+
+#[test]
+fn alias_cast_and_operators() {
+    insta::assert_snapshot!(render(
+        "GET",
+        "select=name:title,year::text&title=ilike.*star*&id=in.(1,2,%223%2C4%22)&year=not.is.null&id=isdistinct.5",
+        None
+    ));
+}
+
+#[test]
+fn head_skips_the_body_and_max_rows_caps_the_limit() {
+    insta::assert_snapshot!(render("HEAD", "order=title.asc.nullsfirst&limit=500", Some(100)));
+}
+
+#[test]
+fn unknown_table_is_pgrst205() {
+    let r = sql_engine::build_statement("GET", "/nope", "", &cache(), &settings(None));
+    assert_eq!(r.map_err(|e| (e.status(), e.code())).err(), Some((404, "PGRST205".to_string())));
+}
