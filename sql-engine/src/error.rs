@@ -138,7 +138,10 @@ impl ApiError {
         // Serialising four strings cannot fail; keep a fixed fallback rather than panic.
         .unwrap_or_else(|_| String::from(r#"{"code":"PGRSTX00","details":null,"hint":null,"message":"Internal server error"}"#));
         let mut headers = vec![
-            ("content-type", String::from("application/json; charset=utf-8")),
+            (
+                "content-type",
+                String::from("application/json; charset=utf-8"),
+            ),
             ("proxy-status", format!("PostgREST; error={code}")),
         ];
         match self {
@@ -168,7 +171,11 @@ impl ApiError {
             }
             _ => {}
         }
-        ErrorResponse { status, headers, body }
+        ErrorResponse {
+            status,
+            headers,
+            body,
+        }
     }
 }
 
@@ -247,7 +254,10 @@ mod tests {
         assert_eq!(status_for_sqlstate("P0001", "", true), 400);
         assert_eq!(status_for_sqlstate("XX000", "", true), 500);
         assert_eq!(status_for_sqlstate("42P01", "", true), 404);
-        assert_eq!(status_for_sqlstate("22023", "role \"x\" does not exist", true), 401);
+        assert_eq!(
+            status_for_sqlstate("22023", "role \"x\" does not exist", true),
+            401
+        );
         assert_eq!(status_for_sqlstate("22023", "other", true), 400);
     }
 

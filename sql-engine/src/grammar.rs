@@ -10,7 +10,9 @@ use nom::multi::many1;
 use nom::{IResult, Parser};
 
 use crate::error::ApiError;
-use crate::request::{Direction, Filter, IsValue, Nulls, Operation, Operator, OrderTerm, SelectItem};
+use crate::request::{
+    Direction, Filter, IsValue, Nulls, Operation, Operator, OrderTerm, SelectItem,
+};
 
 /// Where and why a parser stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,7 +151,10 @@ fn cast(input: &str) -> PResult<'_, Option<String>> {
 fn select_item(input: &str) -> PResult<'_, SelectItem> {
     let input = skip_spaces(input);
     if input.starts_with("...") {
-        return unsupported(input, "spread embeds (...rel) are not supported by pgmesh yet");
+        return unsupported(
+            input,
+            "spread embeds (...rel) are not supported by pgmesh yet",
+        );
     }
     if let Some(rest) = input.strip_prefix('*') {
         return Ok((skip_spaces(rest), SelectItem::Star));
@@ -248,8 +253,18 @@ fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
     };
     if let Some(rest) = input.strip_prefix("is.") {
         let lower = rest.to_ascii_lowercase();
-        let (left, value) = keyword(&lower, &IsValue::ALL, None, "null or trilean value (unknown, true, false)")
-            .map_err(|e| e.map(|g| GrammarError { at: &rest[rest.len() - g.at.len()..], ..g }))?;
+        let (left, value) = keyword(
+            &lower,
+            &IsValue::ALL,
+            None,
+            "null or trilean value (unknown, true, false)",
+        )
+        .map_err(|e| {
+            e.map(|g| GrammarError {
+                at: &rest[rest.len() - g.at.len()..],
+                ..g
+            })
+        })?;
         if !left.is_empty() {
             return fail(&rest[rest.len() - left.len()..], 0, "end of input");
         }
@@ -274,7 +289,10 @@ fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
     };
     if let Ok((rest, _)) = keyword(input, &by_length, Some('('), "") {
         if rest.starts_with("any)") || rest.starts_with("all)") {
-            return unsupported(input, "(any)/(all) quantifiers are not supported by pgmesh yet");
+            return unsupported(
+                input,
+                "(any)/(all) quantifiers are not supported by pgmesh yet",
+            );
         }
     }
     let mut with_not: Vec<(Option<Operator>, &'static str)> = vec![(None, "not")];
@@ -348,7 +366,10 @@ fn order_term(input: &str) -> PResult<'_, OrderTerm> {
     let input = skip_spaces(input);
     let (mut rest, column) = field_name(input)?;
     if rest.starts_with('(') || rest.starts_with("->") {
-        return unsupported(rest, "ordering by embedded resources or JSON paths is not supported by pgmesh yet");
+        return unsupported(
+            rest,
+            "ordering by embedded resources or JSON paths is not supported by pgmesh yet",
+        );
     }
     let mut term = OrderTerm {
         column,
@@ -469,7 +490,11 @@ mod tests {
 
     #[test]
     fn filter_operators() {
-        let f = |v: &str| filter("a", v).map(|f| f.to_string()).unwrap_or_else(|e| e.code());
+        let f = |v: &str| {
+            filter("a", v)
+                .map(|f| f.to_string())
+                .unwrap_or_else(|e| e.code())
+        };
         assert_eq!(f("eq.5"), "eq.5");
         assert_eq!(f("gte.2020-01-01"), "gte.2020-01-01");
         assert_eq!(f("gt.1"), "gt.1");
@@ -487,9 +512,16 @@ mod tests {
         let f = filter("a", r#"in.(1,"hi,there",3)"#);
         assert_eq!(
             f.map(|f| f.operation),
-            Ok(Operation::In(vec!["1".into(), "hi,there".into(), "3".into()]))
+            Ok(Operation::In(vec![
+                "1".into(),
+                "hi,there".into(),
+                "3".into()
+            ]))
         );
-        assert_eq!(filter("a", "in.()").map(|f| f.operation), Ok(Operation::In(vec![])));
+        assert_eq!(
+            filter("a", "in.()").map(|f| f.operation),
+            Ok(Operation::In(vec![]))
+        );
     }
 
     #[test]
@@ -519,7 +551,10 @@ mod tests {
     fn limits() {
         assert_eq!(limit("10"), Ok(Some(10)));
         assert_eq!(limit("abc"), Ok(None));
-        assert_eq!(limit("-1").map_err(|e| e.code()), Err("PGRST103".to_string()));
+        assert_eq!(
+            limit("-1").map_err(|e| e.code()),
+            Err("PGRST103".to_string())
+        );
         assert_eq!(offset("3"), Ok(3));
     }
 }

@@ -37,6 +37,8 @@ pub struct Handoff {
     pub path: String,
     /// `request.headers` (JSON object text, lower-case names, no cookie).
     pub headers: String,
+    /// The exposed schema the statement reads (first of `search_path`).
+    pub schema: String,
     /// Whether the transaction must be READ ONLY.
     pub read_only: bool,
     /// First row of the page, for `Content-Range`.
@@ -135,10 +137,46 @@ mod tests {
     fn tampering_wrong_key_and_age_are_refused() {
         let (doc, sig) = sign(b"k", "GET", QUERY_PATH, &sample()).unwrap_or_default();
         let forged = doc.replace("web_anon", "postgres");
-        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&forged), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
-        assert_eq!(verify(b"other", "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
-        assert_eq!(verify(b"k", "POST", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000), Err(VerifyError::BadSignature));
-        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&doc), None, 1_000_000), Err(VerifyError::Missing));
-        assert_eq!(verify(b"k", "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000 + MAX_AGE_MS + 1), Err(VerifyError::Stale));
+        assert_eq!(
+            verify(
+                b"k",
+                "GET",
+                QUERY_PATH,
+                Some(&forged),
+                Some(&sig),
+                1_000_000
+            ),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify(
+                b"other",
+                "GET",
+                QUERY_PATH,
+                Some(&doc),
+                Some(&sig),
+                1_000_000
+            ),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", "POST", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000),
+            Err(VerifyError::BadSignature)
+        );
+        assert_eq!(
+            verify(b"k", "GET", QUERY_PATH, Some(&doc), None, 1_000_000),
+            Err(VerifyError::Missing)
+        );
+        assert_eq!(
+            verify(
+                b"k",
+                "GET",
+                QUERY_PATH,
+                Some(&doc),
+                Some(&sig),
+                1_000_000 + MAX_AGE_MS + 1
+            ),
+            Err(VerifyError::Stale)
+        );
     }
 }

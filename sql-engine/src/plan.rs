@@ -25,13 +25,21 @@ pub enum Plan {
     Read(ReadPlan),
 }
 
-pub fn plan(request: ApiRequest, cache: &SchemaCache, settings: &ApiSettings) -> Result<Plan, ApiError> {
+pub fn plan(
+    request: ApiRequest,
+    cache: &SchemaCache,
+    settings: &ApiSettings,
+) -> Result<Plan, ApiError> {
     match request {
         ApiRequest::Read(read) => plan_read(read, cache, settings).map(Plan::Read),
     }
 }
 
-fn plan_read(read: ReadRequest, cache: &SchemaCache, settings: &ApiSettings) -> Result<ReadPlan, ApiError> {
+fn plan_read(
+    read: ReadRequest,
+    cache: &SchemaCache,
+    settings: &ApiSettings,
+) -> Result<ReadPlan, ApiError> {
     let schema = settings.default_schema().to_string();
     if cache.table(&schema, &read.table).is_none() {
         return Err(ApiError::TableNotFound {

@@ -15,8 +15,12 @@ pub fn statement(plan: &Plan) -> Statement {
 
 fn read_statement(plan: &ReadPlan) -> Sql {
     let mut q = Sql::new();
-    q.push("WITH pgrst_source AS (").append(source_query(plan)).push(") ");
-    q.push("SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ");
+    q.push("WITH pgrst_source AS (")
+        .append(source_query(plan))
+        .push(") ");
+    q.push(
+        "SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ",
+    );
     if plan.headers_only {
         q.push("''::text AS body, ");
     } else {
@@ -80,7 +84,11 @@ fn select_item(plan: &ReadPlan, item: &SelectItem) -> Sql {
             match cast {
                 // The type name is restricted to letters, digits and `_` by the grammar.
                 Some(ty) => {
-                    s.push("CAST(").append(column(plan, name)).push(" AS ").push(ty).push(")");
+                    s.push("CAST(")
+                        .append(column(plan, name))
+                        .push(" AS ")
+                        .push(ty)
+                        .push(")");
                     s.push(" AS ").ident(alias.as_deref().unwrap_or(name));
                 }
                 None => {

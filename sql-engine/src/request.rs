@@ -385,10 +385,7 @@ mod tests {
 
     #[test]
     fn path_with_two_segments_is_invalid() {
-        assert_eq!(
-            parse_request("GET", "/a/b", ""),
-            Err(ApiError::InvalidPath)
-        );
+        assert_eq!(parse_request("GET", "/a/b", ""), Err(ApiError::InvalidPath));
     }
 
     #[test]

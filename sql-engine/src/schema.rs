@@ -85,7 +85,12 @@ mod tests {
         );
         let json = serde_json::to_vec(&cache).unwrap_or_default();
         let back = SchemaCache::from_json(&json).ok();
-        assert_eq!(back.as_ref().and_then(|c| c.table("api", "films")).map(|t| t.columns.len()), Some(1));
+        assert_eq!(
+            back.as_ref()
+                .and_then(|c| c.table("api", "films"))
+                .map(|t| t.columns.len()),
+            Some(1)
+        );
         assert!(back.as_ref().and_then(|c| c.table("api", "nope")).is_none());
     }
 }

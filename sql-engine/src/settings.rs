@@ -38,8 +38,8 @@ fn default_schema_poll_ms() -> u64 {
 impl ApiSettings {
     /// Parses the plugin configuration and checks what can be checked before the first request.
     pub fn from_json(bytes: &[u8]) -> Result<Self, String> {
-        let settings: ApiSettings =
-            serde_json::from_slice(bytes).map_err(|e| format!("invalid pgmesh filter configuration: {e}"))?;
+        let settings: ApiSettings = serde_json::from_slice(bytes)
+            .map_err(|e| format!("invalid pgmesh filter configuration: {e}"))?;
         if settings.db_schemas.is_empty() {
             return Err(String::from("db-schemas: at least one schema is required"));
         }
@@ -49,7 +49,10 @@ impl ApiSettings {
     }
 
     pub fn default_schema(&self) -> &str {
-        self.db_schemas.first().map(String::as_str).unwrap_or("public")
+        self.db_schemas
+            .first()
+            .map(String::as_str)
+            .unwrap_or("public")
     }
 }
 
@@ -73,7 +76,9 @@ impl RoleClaimPath {
         while !rest.is_empty() {
             if let Some(r) = rest.strip_prefix('.') {
                 if let Some(q) = r.strip_prefix('"') {
-                    let end = q.find('"').ok_or_else(|| format!("unterminated quote in {s:?}"))?;
+                    let end = q
+                        .find('"')
+                        .ok_or_else(|| format!("unterminated quote in {s:?}"))?;
                     steps.push(PathStep::Key(q[..end].to_string()));
                     rest = &q[end + 1..];
                 } else {
@@ -85,7 +90,9 @@ impl RoleClaimPath {
                     rest = &r[end..];
                 }
             } else if let Some(r) = rest.strip_prefix('[') {
-                let end = r.find(']').ok_or_else(|| format!("unterminated [ in {s:?}"))?;
+                let end = r
+                    .find(']')
+                    .ok_or_else(|| format!("unterminated [ in {s:?}"))?;
                 let inner = r[..end].trim();
                 if let Ok(i) = inner.parse::<usize>() {
                     steps.push(PathStep::Index(i));
@@ -136,14 +143,20 @@ mod tests {
 
     #[test]
     fn parse_config_rejects_empty_schemas() {
-        let e = ApiSettings::from_json(br#"{"db-schemas":[],"db-anon-role":null,"db-max-rows":null,"jwt-aud":null}"#);
+        let e = ApiSettings::from_json(
+            br#"{"db-schemas":[],"db-anon-role":null,"db-max-rows":null,"jwt-aud":null}"#,
+        );
         assert!(e.is_err_and(|e| e.contains("db-schemas")));
     }
 
     #[test]
     fn role_claim_paths() {
         let claims = serde_json::json!({"role":"a","app":{"roles":["b","c"]},"https://x.io/r":"d"});
-        let find = |p: &str| RoleClaimPath::parse(p).ok().and_then(|p| p.find(&claims).map(String::from));
+        let find = |p: &str| {
+            RoleClaimPath::parse(p)
+                .ok()
+                .and_then(|p| p.find(&claims).map(String::from))
+        };
         assert_eq!(find("$.role").as_deref(), Some("a"));
         assert_eq!(find(".role").as_deref(), Some("a"));
         assert_eq!(find("$.app.roles[1]").as_deref(), Some("c"));

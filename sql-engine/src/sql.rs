@@ -113,7 +113,11 @@ pub fn settings_statement<'a>(settings: impl IntoIterator<Item = (&'a str, &'a s
         if i > 0 {
             sql.push(", ");
         }
-        sql.push("set_config(").param(name).push(", ").param(value).push(", true)");
+        sql.push("set_config(")
+            .param(name)
+            .push(", ")
+            .param(value)
+            .push(", true)");
     }
     sql.render()
 }

@@ -40,7 +40,11 @@ fn render(method: &str, query: &str, max_rows: Option<u64>) -> String {
 
 #[test]
 fn slice_select_filter_order_limit_offset() {
-    insta::assert_snapshot!(render("GET", "select=id,title&year=eq.1999&order=id.desc&limit=2&offset=1", None));
+    insta::assert_snapshot!(render(
+        "GET",
+        "select=id,title&year=eq.1999&order=id.desc&limit=2&offset=1",
+        None
+    ));
 }
 
 #[test]
@@ -59,11 +63,18 @@ fn alias_cast_and_operators() {
 
 #[test]
 fn head_skips_the_body_and_max_rows_caps_the_limit() {
-    insta::assert_snapshot!(render("HEAD", "order=title.asc.nullsfirst&limit=500", Some(100)));
+    insta::assert_snapshot!(render(
+        "HEAD",
+        "order=title.asc.nullsfirst&limit=500",
+        Some(100)
+    ));
 }
 
 #[test]
 fn unknown_table_is_pgrst205() {
     let r = sql_engine::build_statement("GET", "/nope", "", &cache(), &settings(None));
-    assert_eq!(r.map_err(|e| (e.status(), e.code())).err(), Some((404, "PGRST205".to_string())));
+    assert_eq!(
+        r.map_err(|e| (e.status(), e.code())).err(),
+        Some((404, "PGRST205".to_string()))
+    );
 }

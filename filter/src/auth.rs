@@ -1,0 +1,248 @@
+//! Authentication: `Authorization: Bearer <jwt>` → role and claims, with PostgREST's messages.
+//! jwt-compact parses the token and checks the HS256 signature; claims are read here so that
+//! each failure gets PostgREST's exact error.
+
+use base64::Engine;
+use jwt_compact::alg::{Hs256, Hs256Key, Hs256Signature};
+use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
+use serde_json::{Map, Value};
+use sql_engine::settings::{ApiSettings, RoleClaimPath};
+use sql_engine::ApiError;
+
+/// Clock skew allowed on `exp`, `nbf` and `iat`, as in PostgREST.
+const SKEW_S: f64 = 30.0;
+
+/// Who the request runs as.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Identity {
+    pub role: String,
+    /// `request.jwt.claims`: the token's claims with `role` set to the effective role.
+    pub claims: String,
+    /// Whether a valid JWT was presented.
+    pub authenticated: bool,
+}
+
+/// The bearer token in an `Authorization` header, if the scheme is Bearer (any case).
+fn bearer(authorization: &str) -> Option<&str> {
+    let trimmed = authorization.trim();
+    let (scheme, rest) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
+    scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
+}
+
+/// Authenticates a request from its `Authorization` header at `now_s` (Unix seconds).
+pub fn authenticate(
+    authorization: Option<&str>,
+    key: Option<&Hs256Key>,
+    settings: &ApiSettings,
+    role_path: &RoleClaimPath,
+    now_s: f64,
+) -> Result<Identity, ApiError> {
+    let Some(token) = authorization.and_then(bearer) else {
+        return anonymous(settings);
+    };
+    let claims = verify(token, key)?;
+    validate_claims(&claims, settings, now_s)?;
+    let claims_value = Value::Object(claims);
+    let role = match role_path.find(&claims_value) {
+        Some(r) => r.to_string(),
+        None => match &settings.db_anon_role {
+            Some(anon) => anon.clone(),
+            None => return Err(ApiError::AnonymousDisabled),
+        },
+    };
+    let mut claims = match claims_value {
+        Value::Object(m) => m,
+        _ => Map::new(),
+    };
+    claims.insert(String::from("role"), Value::String(role.clone()));
+    Ok(Identity {
+        role,
+        claims: Value::Object(claims).to_string(),
+        authenticated: true,
+    })
+}
+
+fn anonymous(settings: &ApiSettings) -> Result<Identity, ApiError> {
+    let role = settings
+        .db_anon_role
+        .clone()
+        .ok_or(ApiError::AnonymousDisabled)?;
+    let mut claims = Map::new();
+    claims.insert(String::from("role"), Value::String(role.clone()));
+    Ok(Identity {
+        role,
+        claims: Value::Object(claims).to_string(),
+        authenticated: false,
+    })
+}
+
+/// Checks structure and HS256 signature; returns the claims object.
+fn verify(token: &str, key: Option<&Hs256Key>) -> Result<Map<String, Value>, ApiError> {
+    let decode_err = |m: &str| ApiError::JwtDecode(m.to_string());
+    if token.is_empty() {
+        return Err(decode_err("Empty JWT is sent in Authorization header"));
+    }
+    let parts: Vec<&str> = token.split('.').collect();
+    let [_, payload, _] = parts.as_slice() else {
+        return Err(ApiError::JwtDecode(format!(
+            "Expected 3 parts in JWT; got {}",
+            parts.len()
+        )));
+    };
+    let key = key.ok_or(ApiError::JwtSecretMissing)?;
+    let untrusted =
+        UntrustedToken::new(token).map_err(|_| decode_err("JWT cryptographic operation failed"))?;
+    if untrusted.algorithm() != "HS256" {
+        return Err(decode_err("Wrong or unsupported encoding algorithm"));
+    }
+    let signed = token.rsplit_once('.').map(|(s, _)| s).unwrap_or("");
+    let valid = Hs256Signature::try_from_slice(untrusted.signature_bytes())
+        .map(|sig| Hs256.verify_signature(&sig, key, signed.as_bytes()))
+        .unwrap_or(false);
+    if !valid {
+        return Err(decode_err("JWT cryptographic operation failed"));
+    }
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .map_err(|_| decode_err("JWT couldn't be decoded"))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => Err(ApiError::JwtClaims(String::from("Parsing claims failed"))),
+    }
+}
+
+fn validate_claims(
+    claims: &Map<String, Value>,
+    settings: &ApiSettings,
+    now_s: f64,
+) -> Result<(), ApiError> {
+    let time = |name: &str| -> Result<Option<f64>, ApiError> {
+        match claims.get(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::Number(n)) => Ok(n.as_f64()),
+            Some(_) => Err(ApiError::JwtClaims(format!(
+                "The JWT '{name}' claim must be a number"
+            ))),
+        }
+    };
+    if time("exp")?.is_some_and(|exp| now_s - SKEW_S > exp) {
+        return Err(ApiError::JwtClaims(String::from("JWT expired")));
+    }
+    if time("nbf")?.is_some_and(|nbf| now_s + SKEW_S < nbf) {
+        return Err(ApiError::JwtClaims(String::from("JWT not yet valid")));
+    }
+    if time("iat")?.is_some_and(|iat| now_s + SKEW_S < iat) {
+        return Err(ApiError::JwtClaims(String::from("JWT issued at future")));
+    }
+    if let Some(expected) = &settings.jwt_aud {
+        let ok = match claims.get("aud") {
+            None | Some(Value::Null) => true,
+            Some(Value::String(a)) => a == expected,
+            Some(Value::Array(items)) => {
+                if items.iter().any(|i| !i.is_string()) {
+                    return Err(ApiError::JwtClaims(String::from(
+                        "The JWT 'aud' claim must be a string or an array of strings",
+                    )));
+                }
+                items.is_empty() || items.iter().any(|i| i.as_str() == Some(expected))
+            }
+            Some(_) => {
+                return Err(ApiError::JwtClaims(String::from(
+                    "The JWT 'aud' claim must be a string or an array of strings",
+                )))
+            }
+        };
+        if !ok {
+            return Err(ApiError::JwtClaims(String::from("JWT not in audience")));
+        }
+    }
+    Ok(())
+}
+
+/// Builds the HS256 verifying key from the configured secret.
+pub fn hs256_key(secret: &str) -> Hs256Key {
+    Hs256Key::new(secret.as_bytes())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use jwt_compact::{AlgorithmExt, Claims, Header};
+
+    const SECRET: &str = "reallyreallyreallyreallyverysafe";
+
+    fn settings() -> ApiSettings {
+        ApiSettings {
+            db_schemas: vec!["api".into()],
+            db_anon_role: Some("web_anon".into()),
+            db_max_rows: None,
+            jwt_aud: Some("pgmesh".into()),
+            jwt_role_claim_key: "$.role".into(),
+            sidecar_cluster: "c".into(),
+            schema_poll_ms: 1000,
+        }
+    }
+
+    fn token(claims: Value) -> String {
+        let claims = Claims::new(claims);
+        Hs256
+            .token(&Header::empty(), &claims, &hs256_key(SECRET))
+            .unwrap_or_default()
+    }
+
+    fn auth(header: Option<&str>) -> Result<Identity, String> {
+        let key = hs256_key(SECRET);
+        let path = RoleClaimPath::parse("$.role").map_err(|e| e.to_string())?;
+        authenticate(header, Some(&key), &settings(), &path, 1_000_000.0).map_err(|e| {
+            let r = e.to_response();
+            format!("{} {}", r.status, r.body)
+        })
+    }
+
+    #[test]
+    fn no_token_is_anonymous() {
+        let id = auth(None);
+        assert_eq!(id.as_ref().map(|i| i.role.as_str()), Ok("web_anon"));
+        assert_eq!(id.map(|i| i.authenticated), Ok(false));
+        assert_eq!(
+            auth(Some("Basic abc")).map(|i| i.role),
+            Ok("web_anon".into())
+        );
+    }
+
+    #[test]
+    fn valid_token_switches_role() {
+        let t = token(
+            serde_json::json!({"role": "web_user", "exp": 1_000_100, "aud": "pgmesh", "sub": "ann"}),
+        );
+        let id = auth(Some(&format!("bearer {t}")));
+        assert_eq!(id.as_ref().map(|i| i.role.as_str()), Ok("web_user"));
+        assert!(id.is_ok_and(|i| i.authenticated && i.claims.contains("\"sub\":\"ann\"")));
+    }
+
+    #[test]
+    fn token_without_role_claim_uses_anon_role() {
+        let t = token(serde_json::json!({"sub": "x"}));
+        assert_eq!(
+            auth(Some(&format!("Bearer {t}"))).map(|i| (i.role, i.authenticated)),
+            Ok(("web_anon".into(), true))
+        );
+    }
+
+    #[test]
+    fn rejections_match_postgrest() {
+        let expired = token(serde_json::json!({"role": "web_user", "exp": 999_900}));
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {expired}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
+        let t = token(serde_json::json!({"role": "web_user"}));
+        let forged = format!("{}x", &t[..t.len() - 1]);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {forged}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"JWT cryptographic operation failed"}"#);
+        insta::assert_snapshot!(auth(Some("Bearer a.b")).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Expected 3 parts in JWT; got 2"}"#);
+        insta::assert_snapshot!(auth(Some("Bearer ")).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Empty JWT is sent in Authorization header"}"#);
+        let wrong_aud = token(serde_json::json!({"role": "web_user", "aud": "other"}));
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {wrong_aud}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not in audience"}"#);
+        let bad_exp = token(serde_json::json!({"role": "web_user", "exp": "soon"}));
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {bad_exp}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"The JWT 'exp' claim must be a number"}"#);
+        let future = token(serde_json::json!({"role": "web_user", "nbf": 1_000_100}));
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {future}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not yet valid"}"#);
+    }
+}

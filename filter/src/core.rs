@@ -1,0 +1,296 @@
+//! The filter's logic, free of proxy-wasm: one request in, one decision out. The wasm adapter
+//! feeds it the request headers and applies the decision; tests call it natively.
+
+use std::rc::Rc;
+
+use jwt_compact::alg::Hs256Key;
+use serde_json::{Map, Value};
+use sql_engine::handoff::{self, Handoff};
+use sql_engine::plan::Plan;
+use sql_engine::schema::SchemaCache;
+use sql_engine::settings::{ApiSettings, RoleClaimPath};
+use sql_engine::ApiError;
+
+use crate::auth;
+
+/// Everything the filter needs that outlives a request: settings, keys, the schema cache.
+pub struct FilterState {
+    pub settings: ApiSettings,
+    pub role_path: RoleClaimPath,
+    pub jwt_key: Option<Hs256Key>,
+    pub handoff_key: Vec<u8>,
+    pub schema: Option<Rc<SchemaCache>>,
+}
+
+impl FilterState {
+    /// Builds the state from the plugin configuration (JSON) and the secrets from the VM
+    /// environment. Fails closed with a reason.
+    pub fn configure(
+        config_json: &[u8],
+        jwt_secret: Option<String>,
+        handoff_key: Option<String>,
+    ) -> Result<Self, String> {
+        let settings = ApiSettings::from_json(config_json)?;
+        let role_path = RoleClaimPath::parse(&settings.jwt_role_claim_key)?;
+        let handoff_key = handoff_key.filter(|k| k.len() >= 32).ok_or(
+            "PGMESH_HANDOFF_KEY must be set in the VM environment (at least 32 characters)",
+        )?;
+        Ok(FilterState {
+            settings,
+            role_path,
+            jwt_key: jwt_secret
+                .filter(|s| !s.is_empty())
+                .map(|s| auth::hs256_key(&s)),
+            handoff_key: handoff_key.into_bytes(),
+            schema: None,
+        })
+    }
+}
+
+/// The request as the filter sees it.
+pub struct Incoming<'a> {
+    pub method: &'a str,
+    /// `:path`, with the query string.
+    pub path: &'a str,
+    /// All request headers (pseudo-headers included), names in lower case.
+    pub headers: &'a [(String, String)],
+    pub now_ms: u64,
+    /// Unique per request (the adapter mixes a per-VM random seed with a counter).
+    pub nonce: String,
+}
+
+/// What to do with the request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Answer the client directly; nothing goes upstream.
+    Respond {
+        status: u16,
+        headers: Vec<(&'static str, String)>,
+        body: String,
+    },
+    /// Rewrite the request and let Envoy route it to the sidecar.
+    Forward {
+        remove: Vec<String>,
+        set: Vec<(&'static str, String)>,
+    },
+}
+
+impl From<ApiError> for Decision {
+    fn from(e: ApiError) -> Self {
+        let r = e.to_response();
+        Decision::Respond {
+            status: r.status,
+            headers: r.headers,
+            body: r.body,
+        }
+    }
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers
+        .iter()
+        .find(|(k, _)| k == name)
+        .map(|(_, v)| v.as_str())
+}
+
+/// Authenticate, parse, plan, sign. Every failure is answered here.
+pub fn decide(state: &FilterState, req: &Incoming<'_>) -> Decision {
+    match plan_handoff(state, req) {
+        Ok(d) => d,
+        Err(e) => e.into(),
+    }
+}
+
+fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, ApiError> {
+    let identity = auth::authenticate(
+        header(req.headers, "authorization"),
+        state.jwt_key.as_ref(),
+        &state.settings,
+        &state.role_path,
+        req.now_ms as f64 / 1000.0,
+    )?;
+    let cache = state
+        .schema
+        .as_deref()
+        .ok_or(ApiError::SchemaCacheNotLoaded)?;
+    let (path, query) = req.path.split_once('?').unwrap_or((req.path, ""));
+    let (plan, statement) =
+        sql_engine::build_statement(req.method, path, query, cache, &state.settings)?;
+    let Plan::Read(read) = &plan;
+
+    let handoff = Handoff {
+        role: identity.role,
+        claims: identity.claims,
+        authenticated: identity.authenticated,
+        method: req.method.to_string(),
+        path: path.to_string(),
+        headers: request_headers_json(req.headers),
+        schema: read.schema.clone(),
+        read_only: true,
+        offset: read.offset,
+        ts_ms: req.now_ms,
+        nonce: req.nonce.clone(),
+        ..Handoff::default()
+    }
+    .with_statement(statement);
+    let (document, signature) = handoff::sign(
+        &state.handoff_key,
+        req.method,
+        handoff::QUERY_PATH,
+        &handoff,
+    )
+    .ok_or_else(|| ApiError::Internal(String::from("could not sign the hand-off")))?;
+
+    Ok(Decision::Forward {
+        remove: removable_headers(req.headers),
+        set: vec![
+            (":path", handoff::QUERY_PATH.to_string()),
+            (handoff::HANDOFF_HEADER, document),
+            (handoff::SIGNATURE_HEADER, signature),
+        ],
+    })
+}
+
+/// Client headers that must not reach the sidecar: anything that looks like a hand-off header,
+/// and the credentials (already verified; the claims travel in the hand-off).
+fn removable_headers(headers: &[(String, String)]) -> Vec<String> {
+    let mut names: Vec<String> = headers
+        .iter()
+        .map(|(k, _)| k)
+        .filter(|k| {
+            k.starts_with(handoff::HEADER_PREFIX) || *k == "authorization" || *k == "cookie"
+        })
+        .cloned()
+        .collect();
+    names.dedup();
+    names
+}
+
+/// `request.headers`: lower-case names, no pseudo-headers, no cookie, no hand-off lookalikes.
+fn request_headers_json(headers: &[(String, String)]) -> String {
+    let mut map = Map::new();
+    for (k, v) in headers {
+        if k.starts_with(':') || k == "cookie" || k.starts_with(handoff::HEADER_PREFIX) {
+            continue;
+        }
+        map.entry(k.clone())
+            .or_insert_with(|| Value::String(v.clone()));
+    }
+    Value::Object(map).to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use sql_engine::schema::{Column, Table};
+
+    const KEY: &str = "0123456789abcdef0123456789abcdef";
+
+    fn state() -> FilterState {
+        let mut s = FilterState::configure(
+            br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
+            Some("reallyreallyreallyreallyverysafe".into()),
+            Some(KEY.into()),
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        s.schema = Some(Rc::new(SchemaCache::new(
+            "v1".into(),
+            vec![Table {
+                schema: "api".into(),
+                name: "films".into(),
+                columns: vec![Column {
+                    name: "id".into(),
+                    data_type: "integer".into(),
+                    nullable: false,
+                }],
+            }],
+        )));
+        s
+    }
+
+    fn run(state: &FilterState, path: &str, headers: &[(&str, &str)]) -> Decision {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        decide(
+            state,
+            &Incoming {
+                method: "GET",
+                path,
+                headers: &headers,
+                now_ms: 1_700_000_000_000,
+                nonce: "n-1".into(),
+            },
+        )
+    }
+
+    #[test]
+    fn configure_fails_closed_without_handoff_key() {
+        let r = FilterState::configure(
+            br#"{"db-schemas":["api"],"db-anon-role":null,"db-max-rows":null,"jwt-aud":null}"#,
+            None,
+            None,
+        );
+        assert!(r.is_err_and(|e| e.contains("PGMESH_HANDOFF_KEY")));
+    }
+
+    #[test]
+    fn planned_read_is_forwarded_signed_and_scrubbed() {
+        let d = run(
+            &state(),
+            "/films?id=eq.1",
+            &[
+                ("x-pgmesh-handoff", "{\"role\":\"postgres\"}"),
+                ("x-pgmesh-signature", "00"),
+                ("accept", "*/*"),
+            ],
+        );
+        let Decision::Forward { remove, set } = d else {
+            unreachable!("{d:?}")
+        };
+        assert_eq!(remove, vec!["x-pgmesh-handoff", "x-pgmesh-signature"]);
+        let doc = set
+            .iter()
+            .find(|(k, _)| *k == handoff::HANDOFF_HEADER)
+            .map(|(_, v)| v.clone())
+            .unwrap_or_default();
+        let sig = set
+            .iter()
+            .find(|(k, _)| *k == handoff::SIGNATURE_HEADER)
+            .map(|(_, v)| v.as_str());
+        let h = handoff::verify(
+            KEY.as_bytes(),
+            "GET",
+            handoff::QUERY_PATH,
+            Some(&doc),
+            sig,
+            1_700_000_000_000,
+        );
+        let Ok(h) = h else { unreachable!("{h:?}") };
+        assert_eq!(h.role, "web_anon");
+        assert_eq!(h.params, vec![Some("1".to_string())]);
+        assert_eq!(h.headers, r#"{"accept":"*/*"}"#);
+        assert!(!doc.contains('\n'));
+    }
+
+    #[test]
+    fn errors_are_answered_by_the_filter() {
+        let status = |d: Decision| match d {
+            Decision::Respond { status, body, .. } => format!("{status} {body}"),
+            other => format!("{other:?}"),
+        };
+        assert!(status(run(&state(), "/nope", &[])).starts_with("404 {\"code\":\"PGRST205\""));
+        assert!(status(run(&state(), "/films?id=noop.1", &[]))
+            .starts_with("400 {\"code\":\"PGRST100\""));
+        assert!(status(run(
+            &state(),
+            "/films",
+            &[("authorization", "Bearer a.b.c")]
+        ))
+        .starts_with("401 {\"code\":\"PGRST301\""));
+        let mut cold = state();
+        cold.schema = None;
+        assert!(status(run(&cold, "/films", &[])).starts_with("503 {\"code\":\"PGRST002\""));
+    }
+}

@@ -1,0 +1,338 @@
+//! The thin proxy-wasm adapter: configuration and schema-cache fetches in the root context,
+//! one decision per request in the HTTP context. Host calls go through `hostcalls` (which return
+//! `Result`) rather than the SDK's helpers (which panic on unexpected host statuses).
+
+use std::cell::{Cell, RefCell};
+use std::rc::Rc;
+use std::time::{Duration, UNIX_EPOCH};
+
+use proxy_wasm::hostcalls;
+use proxy_wasm::traits::{Context, HttpContext, RootContext};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use sql_engine::handoff::{self, Handoff};
+use sql_engine::schema::SchemaCache;
+
+use crate::core::{decide, Decision, FilterState, Incoming};
+
+proxy_wasm::main! {{
+    proxy_wasm::set_log_level(LogLevel::Info);
+    std::panic::set_hook(Box::new(|info| {
+        let _ = hostcalls::log(LogLevel::Critical, &format!("pgmesh filter panicked: {info}"));
+    }));
+    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+}}
+
+const TICK: Duration = Duration::from_millis(200);
+const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
+
+fn log(level: LogLevel, msg: &str) {
+    let _ = hostcalls::log(level, msg);
+}
+
+fn now_ms() -> u64 {
+    hostcalls::get_current_time()
+        .ok()
+        .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Unique hand-off nonces: a random per-VM seed plus a counter.
+struct Nonces {
+    seed: String,
+    counter: Cell<u64>,
+}
+
+impl Nonces {
+    fn new() -> Self {
+        let mut bytes = [0u8; 16];
+        let seed = match getrandom::getrandom(&mut bytes) {
+            Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
+            // Without randomness, time of VM start in nanoseconds still separates VMs.
+            Err(_) => format!("t{}", now_ms()),
+        };
+        Nonces {
+            seed,
+            counter: Cell::new(0),
+        }
+    }
+
+    fn next(&self) -> String {
+        let n = self.counter.get().wrapping_add(1);
+        self.counter.set(n);
+        format!("{}-{n}", self.seed)
+    }
+}
+
+type Shared = Rc<RefCell<Option<FilterState>>>;
+
+struct Root {
+    state: Shared,
+    nonces: Rc<Nonces>,
+    fetch_in_flight: Option<u32>,
+    last_fetch_ms: u64,
+}
+
+impl Default for Root {
+    fn default() -> Self {
+        Root {
+            state: Rc::new(RefCell::new(None)),
+            nonces: Rc::new(Nonces::new()),
+            fetch_in_flight: None,
+            last_fetch_ms: 0,
+        }
+    }
+}
+
+impl Context for Root {
+    fn on_http_call_response(
+        &mut self,
+        token_id: u32,
+        num_headers: usize,
+        body_size: usize,
+        _num_trailers: usize,
+    ) {
+        if self.fetch_in_flight != Some(token_id) {
+            return;
+        }
+        self.fetch_in_flight = None;
+        // A failed call arrives with no headers; reading them would be a host error.
+        if num_headers == 0 {
+            log(
+                LogLevel::Warn,
+                "pgmesh: schema cache fetch failed (no response)",
+            );
+            return;
+        }
+        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        match status.as_str() {
+            "200" => {
+                let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+                    .ok()
+                    .flatten()
+                    .unwrap_or_default();
+                match SchemaCache::from_json(&body) {
+                    Ok(cache) => {
+                        if let Ok(mut state) = self.state.try_borrow_mut() {
+                            if let Some(state) = state.as_mut() {
+                                log(
+                                    LogLevel::Info,
+                                    &format!(
+                                        "pgmesh: schema cache {} loaded ({} relations)",
+                                        cache.version,
+                                        cache.tables.len()
+                                    ),
+                                );
+                                state.schema = Some(Rc::new(cache));
+                            }
+                        }
+                    }
+                    Err(e) => log(
+                        LogLevel::Error,
+                        &format!(
+                            "pgmesh: schema cache document is invalid, keeping the old one: {e}"
+                        ),
+                    ),
+                }
+            }
+            "304" => {}
+            other => log(
+                LogLevel::Warn,
+                &format!("pgmesh: schema cache fetch answered {other}; keeping the old cache"),
+            ),
+        }
+    }
+}
+
+impl RootContext for Root {
+    fn on_vm_start(&mut self, _: usize) -> bool {
+        log(
+            LogLevel::Info,
+            concat!("pgmesh filter ", env!("CARGO_PKG_VERSION"), " starting"),
+        );
+        true
+    }
+
+    fn on_configure(&mut self, _: usize) -> bool {
+        let config = hostcalls::get_buffer(BufferType::PluginConfiguration, 0, usize::MAX)
+            .ok()
+            .flatten()
+            .unwrap_or_default();
+        let jwt_secret = std::env::var("PGMESH_JWT_SECRET").ok();
+        let handoff_key = std::env::var("PGMESH_HANDOFF_KEY").ok();
+        match FilterState::configure(&config, jwt_secret, handoff_key) {
+            Ok(state) => {
+                if let Ok(mut slot) = self.state.try_borrow_mut() {
+                    *slot = Some(state);
+                }
+                hostcalls::set_tick_period(TICK).is_ok()
+            }
+            Err(e) => {
+                log(
+                    LogLevel::Critical,
+                    &format!("pgmesh: configuration rejected: {e}"),
+                );
+                false
+            }
+        }
+    }
+
+    fn on_tick(&mut self) {
+        if self.fetch_in_flight.is_some() {
+            return;
+        }
+        let now = now_ms();
+        let Ok(state) = self.state.try_borrow() else {
+            return;
+        };
+        let Some(state) = state.as_ref() else { return };
+        let poll_ms = state.settings.schema_poll_ms;
+        let version = state.schema.as_ref().map(|s| s.version.clone());
+        if version.is_some() && now.saturating_sub(self.last_fetch_ms) < poll_ms {
+            return;
+        }
+        let hand = Handoff {
+            method: String::from("GET"),
+            path: handoff::SCHEMA_PATH.to_string(),
+            ts_ms: now,
+            nonce: self.nonces.next(),
+            read_only: true,
+            ..Handoff::default()
+        };
+        let Some((document, signature)) =
+            handoff::sign(&state.handoff_key, "GET", handoff::SCHEMA_PATH, &hand)
+        else {
+            return;
+        };
+        let cluster = state.settings.sidecar_cluster.clone();
+        let mut headers = vec![
+            (":method", "GET"),
+            (":path", handoff::SCHEMA_PATH),
+            (":authority", "pgmesh-sidecar"),
+            (handoff::HANDOFF_HEADER, document.as_str()),
+            (handoff::SIGNATURE_HEADER, signature.as_str()),
+        ];
+        if let Some(v) = version.as_deref() {
+            headers.push(("if-none-match", v));
+        }
+        self.last_fetch_ms = now;
+        match hostcalls::dispatch_http_call(&cluster, headers, None, vec![], FETCH_TIMEOUT) {
+            Ok(token) => self.fetch_in_flight = Some(token),
+            Err(e) => log(
+                LogLevel::Warn,
+                &format!("pgmesh: cannot reach cluster {cluster}: {e:?}"),
+            ),
+        }
+    }
+
+    fn create_http_context(&self, _context_id: u32) -> Option<Box<dyn HttpContext>> {
+        Some(Box::new(Request {
+            state: Rc::clone(&self.state),
+            nonces: Rc::clone(&self.nonces),
+        }))
+    }
+
+    fn get_type(&self) -> Option<ContextType> {
+        Some(ContextType::HttpContext)
+    }
+}
+
+struct Request {
+    state: Shared,
+    nonces: Rc<Nonces>,
+}
+
+impl Context for Request {}
+
+impl Request {
+    fn respond(&self, status: u16, headers: &[(&'static str, String)], body: &str) -> Action {
+        // Marks the reply as already PostgREST-shaped for Envoy's local_reply_config.
+        let _ = hostcalls::set_map_value(
+            MapType::HttpRequestHeaders,
+            "x-pgmesh-local-reply",
+            Some("1"),
+        );
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        if let Err(e) =
+            hostcalls::send_http_response(u32::from(status), headers, Some(body.as_bytes()))
+        {
+            log(
+                LogLevel::Error,
+                &format!("pgmesh: cannot send local response: {e:?}"),
+            );
+        }
+        Action::Pause
+    }
+
+    fn internal_error(&self, why: &str) -> Action {
+        let r = sql_engine::ApiError::Internal(why.to_string()).to_response();
+        self.respond(r.status, &r.headers, &r.body)
+    }
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        let Ok(headers) = hostcalls::get_map(MapType::HttpRequestHeaders) else {
+            return self.internal_error("cannot read request headers");
+        };
+        #[cfg(feature = "test-crash")]
+        if headers.iter().any(|(k, _)| k == "x-pgmesh-test-crash") {
+            // Only in the test build: proves that a crashed filter lets nothing through.
+            #[allow(clippy::panic)]
+            {
+                panic!("crash requested by test header");
+            }
+        }
+        let find = |name: &str| {
+            headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default()
+        };
+        let (method, path) = (find(":method"), find(":path"));
+        let decision = {
+            let Ok(state) = self.state.try_borrow() else {
+                return self.internal_error("filter state busy");
+            };
+            let Some(state) = state.as_ref() else {
+                return self.internal_error("filter not configured");
+            };
+            decide(
+                state,
+                &Incoming {
+                    method: &method,
+                    path: &path,
+                    headers: &headers,
+                    now_ms: now_ms(),
+                    nonce: self.nonces.next(),
+                },
+            )
+        };
+        match decision {
+            Decision::Respond {
+                status,
+                headers,
+                body,
+            } => self.respond(status, &headers, &body),
+            Decision::Forward { remove, set } => {
+                for name in &remove {
+                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
+                        return self.internal_error("cannot remove a request header");
+                    }
+                }
+                for (name, value) in &set {
+                    if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, Some(value))
+                        .is_err()
+                    {
+                        return self.internal_error("cannot set a request header");
+                    }
+                }
+                Action::Continue
+            }
+        }
+    }
+}

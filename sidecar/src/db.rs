@@ -1,0 +1,192 @@
+//! Running a hand-off: one pooled connection, one transaction — `BEGIN`, the request settings
+//! (role, claims, method, path, headers, search_path, app settings), the pre-request function,
+//! the main statement, `COMMIT` (or `ROLLBACK` per `db-tx-end`).
+
+use std::error::Error;
+use std::str::FromStr;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use pgmesh_config::Config;
+use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
+use sql_engine::handoff::Handoff;
+use sql_engine::sql::{quote_ident, settings_statement};
+use sql_engine::ApiError;
+
+/// A parameter sent untyped in text format: PostgreSQL infers its type, as with PostgREST.
+#[derive(Debug)]
+pub struct TextParam<'a>(pub Option<&'a str>);
+
+impl ToSql for TextParam<'_> {
+    fn to_sql(
+        &self,
+        _ty: &Type,
+        out: &mut BytesMut,
+    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+        match self.0 {
+            Some(s) => {
+                out.extend_from_slice(s.as_bytes());
+                Ok(IsNull::No)
+            }
+            None => Ok(IsNull::Yes),
+        }
+    }
+
+    fn accepts(_ty: &Type) -> bool {
+        true
+    }
+
+    fn encode_format(&self, _ty: &Type) -> Format {
+        Format::Text
+    }
+
+    to_sql_checked!();
+}
+
+pub fn pool(config: &Config) -> Result<Pool, String> {
+    let mut pg = tokio_postgres::Config::from_str(config.db_uri.expose())
+        .map_err(|e| format!("db-uri: {e}"))?;
+    pg.application_name("pgmesh");
+    let manager = Manager::from_config(
+        pg,
+        tokio_postgres::NoTls,
+        ManagerConfig {
+            recycling_method: RecyclingMethod::Fast,
+        },
+    );
+    Pool::builder(manager)
+        .max_size(config.db_pool)
+        .timeouts(Timeouts {
+            wait: Some(Duration::from_secs(config.db_pool_acquisition_timeout_s)),
+            create: Some(Duration::from_secs(10)),
+            recycle: Some(Duration::from_secs(5)),
+        })
+        .runtime(deadpool_postgres::Runtime::Tokio1)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// What the main statement returned.
+pub struct Outcome {
+    pub page_total: i64,
+    pub body: String,
+}
+
+fn pg_error(e: &tokio_postgres::Error, authenticated: bool) -> ApiError {
+    match e.as_db_error() {
+        Some(db) => ApiError::Postgres {
+            sqlstate: db.code().code().to_string(),
+            message: db.message().to_string(),
+            detail: db.detail().map(String::from),
+            hint: db.hint().map(String::from),
+            authenticated,
+        },
+        None => ApiError::DbConnection(e.to_string()),
+    }
+}
+
+pub fn pool_error(e: deadpool_postgres::PoolError) -> ApiError {
+    match e {
+        deadpool_postgres::PoolError::Timeout(_) => ApiError::PoolTimeout,
+        deadpool_postgres::PoolError::Backend(e) => ApiError::DbConnection(e.to_string()),
+        other => ApiError::DbConnection(other.to_string()),
+    }
+}
+
+/// `schema.fn` from the config → `"schema"."fn"`.
+fn qualified_function(name: &str) -> String {
+    name.split('.')
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(".")
+}
+
+pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, ApiError> {
+    let client = pool.get().await.map_err(pool_error)?;
+    let auth = h.authenticated;
+    let begin = if h.read_only {
+        "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
+    } else {
+        "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
+    };
+    client
+        .batch_execute(begin)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    let result = in_transaction(&client, config, h).await;
+    let end = if result.is_ok() && config.db_tx_end.commits() {
+        "COMMIT"
+    } else {
+        "ROLLBACK"
+    };
+    if let Err(e) = client.batch_execute(end).await {
+        // The connection's state is unknown: take it out of the pool rather than reuse it.
+        let _ = deadpool_postgres::Object::take(client);
+        return Err(result.err().unwrap_or_else(|| pg_error(&e, auth)));
+    }
+    result
+}
+
+async fn in_transaction(
+    client: &deadpool_postgres::Client,
+    config: &Config,
+    h: &Handoff,
+) -> Result<Outcome, ApiError> {
+    let auth = h.authenticated;
+    let search_path = std::iter::once(h.schema.as_str())
+        .chain(config.db_extra_search_path.iter().map(String::as_str))
+        .map(quote_ident)
+        .collect::<Vec<_>>()
+        .join(", ");
+    let mut settings: Vec<(&str, &str)> = vec![
+        ("search_path", &search_path),
+        ("role", &h.role),
+        ("request.jwt.claims", &h.claims),
+        ("request.method", &h.method),
+        ("request.path", &h.path),
+        ("request.headers", &h.headers),
+    ];
+    settings.extend(
+        config
+            .app_settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let st = settings_statement(settings);
+    let params: Vec<TextParam> = st.params.iter().map(|p| TextParam(p.as_deref())).collect();
+    let prepared = client
+        .prepare_cached(&st.sql)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    client
+        .query(&prepared, &refs)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+
+    if let Some(pre) = &config.db_pre_request {
+        client
+            .batch_execute(&format!("select {}()", qualified_function(pre)))
+            .await
+            .map_err(|e| pg_error(&e, auth))?;
+    }
+
+    let params: Vec<TextParam> = h.params.iter().map(|p| TextParam(p.as_deref())).collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let prepared = client
+        .prepare_cached(&h.sql)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    let row = client
+        .query_one(&prepared, &refs)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    let page_total: i64 = row
+        .try_get("page_total")
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let body: String = row
+        .try_get("body")
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(Outcome { page_total, body })
+}

@@ -1,0 +1,84 @@
+//! The trust boundary: a request runs only if the filter signed it, recently, and only once.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use sql_engine::handoff::{self, Handoff, VerifyError, MAX_AGE_MS};
+use sql_engine::ApiError;
+
+pub struct Guard {
+    key: Vec<u8>,
+    /// Nonces seen within the acceptance window, with the time they expire.
+    seen: Mutex<HashMap<String, u64>>,
+}
+
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+impl Guard {
+    pub fn new(key: Vec<u8>) -> Self {
+        Guard {
+            key,
+            seen: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Verifies signature, age and uniqueness. Nothing touches the database before this passes.
+    pub fn admit(
+        &self,
+        method: &str,
+        path: &str,
+        document: Option<&str>,
+        signature: Option<&str>,
+    ) -> Result<Handoff, ApiError> {
+        let now = now_ms();
+        let handoff =
+            handoff::verify(&self.key, method, path, document, signature, now).map_err(|e| {
+                ApiError::HandoffRejected(match e {
+                    VerifyError::Missing => "missing hand-off".into(),
+                    VerifyError::BadSignature => "bad hand-off signature".into(),
+                    VerifyError::Malformed => "malformed hand-off".into(),
+                    VerifyError::Stale => "stale hand-off".into(),
+                })
+            })?;
+        let mut seen = self
+            .seen
+            .lock()
+            .map_err(|_| ApiError::Internal("replay guard poisoned".into()))?;
+        if seen.len() > 10_000 {
+            seen.retain(|_, expires| *expires > now);
+        }
+        if seen.contains_key(&handoff.nonce) {
+            return Err(ApiError::HandoffRejected("replayed hand-off".into()));
+        }
+        seen.insert(handoff.nonce.clone(), handoff.ts_ms + 2 * MAX_AGE_MS);
+        Ok(handoff)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replay_is_refused() {
+        let key = b"0123456789abcdef0123456789abcdef";
+        let guard = Guard::new(key.to_vec());
+        let h = Handoff {
+            ts_ms: now_ms(),
+            nonce: "once".into(),
+            ..Handoff::default()
+        };
+        let (doc, sig) = handoff::sign(key, "GET", handoff::QUERY_PATH, &h).unwrap_or_default();
+        assert!(guard
+            .admit("GET", handoff::QUERY_PATH, Some(&doc), Some(&sig))
+            .is_ok());
+        let again = guard.admit("GET", handoff::QUERY_PATH, Some(&doc), Some(&sig));
+        assert_eq!(again.map_err(|e| e.status()).err(), Some(401));
+    }
+}

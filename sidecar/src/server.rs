@@ -1,0 +1,196 @@
+//! The sidecar's HTTP side: `/_pgmesh/query` (signed hand-offs), `/_pgmesh/schema` (the schema
+//! cache document, signed requests only), `/_pgmesh/live` and `/_pgmesh/ready`.
+
+use std::convert::Infallible;
+use std::net::SocketAddr;
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+use bytes::Bytes;
+use deadpool_postgres::Pool;
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper::service::service_fn;
+use hyper::{Request, Response, StatusCode};
+use hyper_util::rt::TokioIo;
+use pgmesh_config::Config;
+use sql_engine::handoff::{self, Handoff};
+use sql_engine::schema::SchemaCache;
+use sql_engine::ApiError;
+use tokio::net::TcpListener;
+
+use crate::guard::Guard;
+use crate::{db, introspect};
+
+/// The largest request head the sidecar reads: the hand-off travels in headers.
+const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
+
+struct App {
+    config: Config,
+    pool: Pool,
+    guard: Guard,
+    schema: RwLock<Option<Arc<SchemaCache>>>,
+}
+
+type Reply = Response<Full<Bytes>>;
+
+fn reply(status: u16, headers: Vec<(&'static str, String)>, body: impl Into<Bytes>) -> Reply {
+    let mut r = Response::new(Full::new(body.into()));
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    for (k, v) in headers {
+        if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
+            r.headers_mut().append(k, v);
+        }
+    }
+    r
+}
+
+fn error_reply(e: &ApiError) -> Reply {
+    let r = e.to_response();
+    reply(r.status, r.headers, r.body)
+}
+
+fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
+    req.headers().get(name).and_then(|v| v.to_str().ok())
+}
+
+impl App {
+    fn admit(&self, req: &Request<Incoming>) -> Result<Handoff, ApiError> {
+        self.guard.admit(
+            req.method().as_str(),
+            req.uri().path(),
+            header(req, handoff::HANDOFF_HEADER),
+            header(req, handoff::SIGNATURE_HEADER),
+        )
+    }
+
+    async fn query(&self, req: &Request<Incoming>) -> Reply {
+        let h = match self.admit(req) {
+            Ok(h) => h,
+            Err(e) => return error_reply(&e),
+        };
+        match db::run(&self.pool, &self.config, &h).await {
+            Ok(out) => {
+                let range = if out.page_total <= 0 {
+                    String::from("*/*")
+                } else {
+                    let last = h.offset + out.page_total.unsigned_abs() - 1;
+                    format!("{}-{last}/*", h.offset)
+                };
+                reply(
+                    200,
+                    vec![
+                        (
+                            "content-type",
+                            String::from("application/json; charset=utf-8"),
+                        ),
+                        ("content-range", range),
+                    ],
+                    out.body,
+                )
+            }
+            Err(e) => error_reply(&e),
+        }
+    }
+
+    fn schema(&self, req: &Request<Incoming>) -> Reply {
+        if let Err(e) = self.admit(req) {
+            return error_reply(&e);
+        }
+        let cache = self.schema.read().ok().and_then(|c| c.clone());
+        let Some(cache) = cache else {
+            return error_reply(&ApiError::SchemaCacheNotLoaded);
+        };
+        if header(req, "if-none-match") == Some(cache.version.as_str()) {
+            return reply(304, vec![], Bytes::new());
+        }
+        match serde_json::to_vec(cache.as_ref()) {
+            Ok(body) => reply(
+                200,
+                vec![("content-type", String::from("application/json"))],
+                body,
+            ),
+            Err(e) => error_reply(&ApiError::Internal(e.to_string())),
+        }
+    }
+
+    async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Reply, Infallible> {
+        let path = req.uri().path().to_string();
+        Ok(match path.as_str() {
+            handoff::QUERY_PATH => self.query(&req).await,
+            handoff::SCHEMA_PATH => self.schema(&req),
+            "/_pgmesh/live" => reply(200, vec![], Bytes::new()),
+            "/_pgmesh/ready" => {
+                let ready = self.schema.read().ok().is_some_and(|c| c.is_some());
+                reply(if ready { 200 } else { 503 }, vec![], Bytes::new())
+            }
+            _ => error_reply(&ApiError::InvalidPath),
+        })
+    }
+}
+
+/// Loads the schema cache, retrying until the database answers.
+async fn load_schema(app: Arc<App>) {
+    let mut delay = Duration::from_millis(100);
+    loop {
+        match introspect::load(&app.pool, &app.config.db_schemas).await {
+            Ok(cache) => {
+                eprintln!(
+                    "pgmesh-sidecar: schema cache {} loaded ({} relations)",
+                    cache.version,
+                    cache.tables.len()
+                );
+                if let Ok(mut slot) = app.schema.write() {
+                    *slot = Some(Arc::new(cache));
+                }
+                return;
+            }
+            Err(e) => {
+                eprintln!("pgmesh-sidecar: schema cache load failed, retrying: {e}");
+                tokio::time::sleep(delay).await;
+                delay = (delay * 2).min(Duration::from_secs(5));
+            }
+        }
+    }
+}
+
+pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(), String> {
+    let pool = db::pool(&config)?;
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("{listen}: {e}"))?;
+    let app = Arc::new(App {
+        config,
+        pool,
+        guard: Guard::new(key),
+        schema: RwLock::new(None),
+    });
+    tokio::spawn(load_schema(Arc::clone(&app)));
+    eprintln!("pgmesh-sidecar: listening on {listen}");
+    let shutdown = async {
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {},
+            _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+        }
+    };
+    tokio::pin!(shutdown);
+    loop {
+        let accepted = tokio::select! {
+            a = listener.accept() => a,
+            _ = &mut shutdown => return Ok(()),
+        };
+        let Ok((stream, _)) = accepted else { continue };
+        let _ = stream.set_nodelay(true);
+        let app = Arc::clone(&app);
+        tokio::spawn(async move {
+            let service = service_fn(move |req| Arc::clone(&app).handle(req));
+            let _ = http1::Builder::new()
+                .max_buf_size(MAX_HEAD_BYTES)
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
+        });
+    }
+}

