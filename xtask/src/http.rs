@@ -37,9 +37,42 @@ pub fn request(addr: &str, method: &str, path: &str, headers: &[(&str, &str)]) -
     }
     head.push_str("\r\n");
     stream.write_all(head.as_bytes())?;
+    // Read only as much as the response says it holds: waiting for the server to close would
+    // wait out Envoy's delayed close (1 s) on every request.
     let mut raw = Vec::new();
-    stream.read_to_end(&mut raw)?;
+    let mut buf = [0u8; 16 * 1024];
+    loop {
+        if complete(&raw, method == "HEAD") {
+            break;
+        }
+        let n = stream.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        raw.extend_from_slice(&buf[..n]);
+    }
     parse(&raw, method == "HEAD")
+}
+
+/// Whether `raw` holds a whole response (headers plus the body they announce).
+fn complete(raw: &[u8], head_only: bool) -> bool {
+    let Some(split) = raw.windows(4).position(|w| w == b"\r\n\r\n") else {
+        return false;
+    };
+    let head = String::from_utf8_lossy(&raw[..split]).to_ascii_lowercase();
+    let body = &raw[split + 4..];
+    if head_only || head.starts_with("http/1.1 204") || head.starts_with("http/1.1 304") {
+        return true;
+    }
+    for line in head.split("\r\n") {
+        if let Some(len) = line.strip_prefix("content-length:") {
+            return len.trim().parse::<usize>().is_ok_and(|l| body.len() >= l);
+        }
+        if line.starts_with("transfer-encoding:") && line.contains("chunked") {
+            return body.ends_with(b"0\r\n\r\n");
+        }
+    }
+    false
 }
 
 pub fn get(addr: &str, path: &str) -> Result<Response> {

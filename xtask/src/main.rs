@@ -30,9 +30,11 @@ fn up(args: &[String]) -> Result<()> {
     let demo = config_text.is_none();
     let stack = Stack::start(StackOptions {
         config_text,
+        extra_sql: None,
         api_port: None,
         log_statements: false,
         failure_policy: String::from("FAIL_RELOAD"),
+        concurrency: 2,
         wasm: artifacts.wasm,
         sidecar_bin: artifacts.sidecar,
         envoy_bin,

@@ -16,12 +16,16 @@ pub const DEMO_JWT_SECRET: &str = "pgmesh-demo-jwt-secret-0123456789abcdef";
 pub struct StackOptions {
     /// A PostgREST config file's text; `None` runs the demo on a throwaway cluster.
     pub config_text: Option<String>,
+    /// SQL run after the demo schema (test fixtures).
+    pub extra_sql: Option<String>,
     /// Overrides `server-port` (tests use a free port).
     pub api_port: Option<u16>,
     /// Log every statement in the throwaway cluster.
     pub log_statements: bool,
     /// `FAIL_RELOAD` normally; tests also run `FAIL_OPEN`.
     pub failure_policy: String,
+    /// Envoy worker threads.
+    pub concurrency: u32,
     pub wasm: PathBuf,
     pub sidecar_bin: PathBuf,
     pub envoy_bin: PathBuf,
@@ -66,6 +70,9 @@ impl Stack {
             (None, Some(bindir)) => {
                 let c = Cluster::start(bindir, opts.log_statements)?;
                 c.psql(&std::fs::read_to_string(root().join("demo/demo.sql"))?)?;
+                if let Some(sql) = &opts.extra_sql {
+                    c.psql(sql)?;
+                }
                 Some(c)
             }
             (None, None) => return Err("the demo needs PostgreSQL's bin dir".into()),
@@ -204,6 +211,15 @@ impl Stack {
         let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    /// Process ids of the sidecar and Envoy (and PostgreSQL's postmaster, if ours).
+    pub fn pids(&self) -> Vec<u32> {
+        [&self.sidecar, &self.envoy]
+            .iter()
+            .filter_map(|c| c.as_ref().map(Child::id))
+            .chain(self.cluster.as_ref().and_then(|c| c.pid()))
+            .collect()
     }
 
     /// Stops Envoy (the filter can then be started again, e.g. with another policy).

@@ -1,0 +1,151 @@
+//! Support for the end-to-end tests: one shared stack per test binary (throwaway PostgreSQL
+//! with the demo schema and the test fixtures, the sidecar, Envoy with the built filter),
+//! more stacks on demand, and a check of what PostgreSQL actually ran (its statement log).
+//!
+//! Artifacts come from `cargo xtask test` through `PGMESH_*` environment variables.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test support
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, OnceLock};
+
+pub use xtask::http::{self, Response};
+use xtask::stack::{Stack, StackOptions};
+
+pub const JWT_SECRET: &str = xtask::stack::DEMO_JWT_SECRET;
+
+fn artifact(var: &str) -> PathBuf {
+    match std::env::var_os(var) {
+        Some(p) => PathBuf::from(p),
+        None => panic!("{var} is not set: run the end-to-end tests with `cargo xtask test`"),
+    }
+}
+
+pub fn wasm() -> PathBuf {
+    artifact("PGMESH_WASM")
+}
+
+pub fn wasm_crash() -> PathBuf {
+    artifact("PGMESH_WASM_CRASH")
+}
+
+pub fn envoy_bin() -> PathBuf {
+    artifact("PGMESH_ENVOY")
+}
+
+pub fn sidecar_bin() -> PathBuf {
+    artifact("PGMESH_SIDECAR")
+}
+
+static SHARED: Mutex<Option<Arc<Stack>>> = Mutex::new(None);
+
+extern "C" fn stop_shared_stack() {
+    if let Ok(mut s) = SHARED.lock() {
+        s.take();
+    }
+}
+
+/// The shared demo stack, with PostgreSQL logging every statement.
+pub fn stack() -> Arc<Stack> {
+    static INIT: OnceLock<()> = OnceLock::new();
+    let mut guard = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(s) = guard.as_ref() {
+        return Arc::clone(s);
+    }
+    let s = Arc::new(
+        Stack::start(StackOptions {
+            config_text: None,
+            extra_sql: Some(
+                std::fs::read_to_string(xtask::root().join("tests/fixtures/e2e.sql")).unwrap(),
+            ),
+            api_port: Some(xtask::free_port().unwrap()),
+            log_statements: true,
+            failure_policy: "FAIL_RELOAD".into(),
+            concurrency: 2,
+            wasm: wasm(),
+            sidecar_bin: sidecar_bin(),
+            envoy_bin: envoy_bin(),
+            pg_bindir: Some(artifact("PGMESH_PG_BINDIR")),
+        })
+        .unwrap_or_else(|e| panic!("cannot start the stack: {e}")),
+    );
+    INIT.get_or_init(|| {
+        // SAFETY: registering a plain extern "C" fn; it runs at process exit.
+        #[allow(unsafe_code)]
+        unsafe {
+            libc::atexit(stop_shared_stack);
+        }
+    });
+    *guard = Some(Arc::clone(&s));
+    s
+}
+
+/// Another stack over the shared stack's database, configured the PostgREST way.
+pub fn stack_for_config(
+    extra_config: &str,
+    wasm: PathBuf,
+    failure_policy: &str,
+    concurrency: u32,
+) -> Stack {
+    let shared = stack();
+    let cluster = shared.cluster.as_ref().expect("shared stack has a cluster");
+    let port = xtask::free_port().unwrap();
+    let config = format!(
+        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{JWT_SECRET}\"\nserver-port = {port}\n{extra_config}",
+        cluster.uri("authenticator")
+    );
+    Stack::start(StackOptions {
+        config_text: Some(config),
+        extra_sql: None,
+        api_port: None,
+        log_statements: false,
+        failure_policy: failure_policy.into(),
+        concurrency,
+        wasm,
+        sidecar_bin: sidecar_bin(),
+        envoy_bin: envoy_bin(),
+        pg_bindir: None,
+    })
+    .unwrap_or_else(|e| panic!("cannot start a stack for a config: {e}"))
+}
+
+pub fn get(path: &str) -> Response {
+    http::get(&stack().api, path).unwrap()
+}
+
+pub fn get_with(path: &str, headers: &[(&str, &str)]) -> Response {
+    http::request(&stack().api, "GET", path, headers).unwrap()
+}
+
+/// Runs SQL on the shared cluster as the superuser.
+pub fn psql(sql: &str) -> String {
+    stack().cluster.as_ref().unwrap().psql(sql).unwrap()
+}
+
+/// A marker unique to this call, to find a request's values in PostgreSQL's statement log.
+pub fn marker(what: &str) -> String {
+    format!(
+        "MARK{}{}",
+        what.replace(|c: char| !c.is_ascii_alphanumeric(), ""),
+        xtask::random_hex(6).unwrap()
+    )
+}
+
+/// How often `needle` appears in PostgreSQL's statement log (every statement and its
+/// parameters are logged).
+pub fn pg_log_count(needle: &str) -> usize {
+    let log =
+        std::fs::read_to_string(stack().cluster.as_ref().unwrap().log_path()).unwrap_or_default();
+    log.matches(needle).count()
+}
+
+pub fn token(claims: serde_json::Value) -> String {
+    xtask::hs256_token(JWT_SECRET, &claims)
+}
+
+pub fn now_s() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
+}

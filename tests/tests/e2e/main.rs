@@ -1,0 +1,10 @@
+//! End-to-end tests through real Envoy (running the built `.wasm`), the sidecar and
+//! PostgreSQL. One test binary, one shared stack; some tests start stacks of their own.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
+
+mod auth;
+mod errors;
+mod lifecycle;
+mod read;
+mod trust;
