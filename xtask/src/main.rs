@@ -135,12 +135,8 @@ fn test() -> Result<()> {
                 let num = |label: &str| {
                     rest.split(';')
                         .find(|p| p.trim().ends_with(label))
-                        .and_then(|p| {
-                            p.trim()
-                                .split(' ')
-                                .next()
-                                .and_then(|n| n.parse::<u64>().ok())
-                        })
+                        .and_then(|p| p.split_whitespace().rev().nth(1))
+                        .and_then(|n| n.parse::<u64>().ok())
                         .unwrap_or(0)
                 };
                 passed += num("passed");
