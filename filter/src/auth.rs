@@ -211,6 +211,23 @@ mod tests {
     }
 
     #[test]
+    fn no_anonymous_role_means_pgrst302() {
+        let mut s = settings();
+        s.db_anon_role = None;
+        let path = RoleClaimPath::parse("$.role").unwrap_or_else(|e| unreachable!("{e}"));
+        let e = authenticate(None, Some(&hs256_key(SECRET)), &s, &path, 0.0)
+            .map_err(|e| e.to_response());
+        let e = e
+            .err()
+            .unwrap_or_else(|| unreachable!("anonymous access must be refused"));
+        assert_eq!(e.status, 401);
+        assert!(e.body.contains("PGRST302") && e.body.contains("Anonymous access is disabled"));
+        assert!(e
+            .headers
+            .contains(&("www-authenticate", "Bearer".to_string())));
+    }
+
+    #[test]
     fn valid_token_switches_role() {
         let t = token(
             serde_json::json!({"role": "web_user", "exp": 1_000_100, "aud": "pgmesh", "sub": "ann"}),

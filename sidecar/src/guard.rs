@@ -1,6 +1,6 @@
 //! The trust boundary: a request runs only if the filter signed it, recently, and only once.
 
-use std::collections::HashMap;
+use std::collections::{HashSet, VecDeque};
 use std::sync::Mutex;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -9,8 +9,16 @@ use sql_engine::ApiError;
 
 pub struct Guard {
     key: Vec<u8>,
-    /// Nonces seen within the acceptance window, with the time they expire.
-    seen: Mutex<HashMap<String, u64>>,
+    seen: Mutex<Seen>,
+}
+
+/// Nonces seen within the acceptance window. A hand-off is only accepted until
+/// `ts + MAX_AGE_MS`, so its nonce is forgotten then; expiries arrive in (nearly) increasing
+/// order, so forgetting is a pop from the front.
+#[derive(Default)]
+struct Seen {
+    nonces: HashSet<String>,
+    by_expiry: VecDeque<(u64, String)>,
 }
 
 pub fn now_ms() -> u64 {
@@ -24,7 +32,7 @@ impl Guard {
     pub fn new(key: Vec<u8>) -> Self {
         Guard {
             key,
-            seen: Mutex::new(HashMap::new()),
+            seen: Mutex::new(Seen::default()),
         }
     }
 
@@ -50,13 +58,19 @@ impl Guard {
             .seen
             .lock()
             .map_err(|_| ApiError::Internal("replay guard poisoned".into()))?;
-        if seen.len() > 10_000 {
-            seen.retain(|_, expires| *expires > now);
+        while let Some((expiry, _)) = seen.by_expiry.front() {
+            if *expiry >= now {
+                break;
+            }
+            if let Some((_, nonce)) = seen.by_expiry.pop_front() {
+                seen.nonces.remove(&nonce);
+            }
         }
-        if seen.contains_key(&handoff.nonce) {
+        if !seen.nonces.insert(handoff.nonce.clone()) {
             return Err(ApiError::HandoffRejected("replayed hand-off".into()));
         }
-        seen.insert(handoff.nonce.clone(), handoff.ts_ms + 2 * MAX_AGE_MS);
+        seen.by_expiry
+            .push_back((handoff.ts_ms + MAX_AGE_MS, handoff.nonce.clone()));
         Ok(handoff)
     }
 }

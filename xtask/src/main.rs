@@ -35,6 +35,7 @@ fn up(args: &[String]) -> Result<()> {
         log_statements: false,
         failure_policy: String::from("FAIL_RELOAD"),
         concurrency: 2,
+        wait_ready: true,
         wasm: artifacts.wasm,
         sidecar_bin: artifacts.sidecar,
         envoy_bin,

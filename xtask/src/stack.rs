@@ -26,6 +26,8 @@ pub struct StackOptions {
     pub failure_policy: String,
     /// Envoy worker threads.
     pub concurrency: u32,
+    /// Wait until the sidecar and every Envoy worker serve with the schema cache.
+    pub wait_ready: bool,
     pub wasm: PathBuf,
     pub sidecar_bin: PathBuf,
     pub envoy_bin: PathBuf,
@@ -157,7 +159,9 @@ impl Stack {
             None => envoy.env_remove("PGMESH_JWT_SECRET"),
         };
         stack.envoy = Some(proc::spawn(envoy, None, libc::SIGTERM)?);
-        stack.wait_ready()?;
+        if opts.wait_ready {
+            stack.wait_ready()?;
+        }
         Ok(stack)
     }
 

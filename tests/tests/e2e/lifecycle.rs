@@ -182,6 +182,47 @@ fn skipped_filter_lets_nothing_reach_postgresql() {
 }
 
 #[test]
+fn before_the_schema_cache_loads_the_filter_answers_503_pgrst002() {
+    // A database nobody listens on: the sidecar never loads a schema cache.
+    let dead_port = xtask::free_port().unwrap();
+    let api_port = xtask::free_port().unwrap();
+    let s = xtask::stack::Stack::start(xtask::stack::StackOptions {
+        config_text: Some(format!(
+            "db-uri = \"postgres://authenticator@127.0.0.1:{dead_port}/postgres\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\nserver-port = {api_port}\n"
+        )),
+        extra_sql: None,
+        api_port: None,
+        log_statements: false,
+        failure_policy: "FAIL_RELOAD".into(),
+        concurrency: 1,
+        wait_ready: false,
+        wasm: wasm(),
+        sidecar_bin: pgmesh_e2e::sidecar_bin(),
+        envoy_bin: pgmesh_e2e::envoy_bin(),
+        pg_bindir: None,
+    })
+    .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        if let Ok(r) = http::get(&s.api, "/films") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "Envoy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST002");
+    assert_eq!(r.header("retry-after"), Some("0"));
+    // Later requests too: the schema cannot load while the database is down.
+    std::thread::sleep(Duration::from_millis(500));
+    let r = http::get(&s.api, "/films").unwrap();
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, "PGRST002".into())
+    );
+}
+
+#[test]
 fn postgrest_config_serves_its_database_and_stops_cleanly() {
     let s = stack_for_config(
         "db-max-rows = 2\ndb-plan-enabled = false\n",
