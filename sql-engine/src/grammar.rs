@@ -11,8 +11,12 @@ use nom::{IResult, Parser};
 
 use crate::error::ApiError;
 use crate::request::{
-    Direction, Filter, IsValue, Nulls, Operation, Operator, OrderTerm, SelectItem,
+    Conjunction, Direction, Field, Filter, FtsOperator, IsValue, JsonKey, JsonStep, LogicTree,
+    Nulls, Operation, Operator, OrderTerm, Quantifier, SelectItem,
 };
+
+/// Logic trees nest at most this deep; deeper input is a 400, never a stack overflow.
+pub const MAX_LOGIC_DEPTH: usize = 32;
 
 /// Where and why a parser stopped.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -132,6 +136,48 @@ fn field_name<'a>(input: &'a str) -> PResult<'a, String> {
     Ok((rest, name.to_string()))
 }
 
+/// A JSON path key: an integer index (possibly negative) or a name.
+fn json_key(input: &str) -> PResult<'_, JsonKey> {
+    let digits_start = usize::from(input.starts_with('-'));
+    let digits = input[digits_start..]
+        .bytes()
+        .take_while(u8::is_ascii_digit)
+        .count();
+    if digits > 0 {
+        let end = digits_start + digits;
+        let rest = &input[end..];
+        let ends_here = rest.is_empty()
+            || rest.starts_with("->")
+            || !rest.starts_with(|c: char| c.is_alphanumeric() || c == '_' || c == '$');
+        if ends_here {
+            if let Ok(i) = input[..end].parse::<i64>() {
+                return Ok((rest, JsonKey::Index(i)));
+            }
+        }
+    }
+    let (rest, name) = field_name(input)?;
+    Ok((rest, JsonKey::Key(name)))
+}
+
+/// A column with an optional JSON path: `data->a->>b`, `arr->0`, `arr->-1`.
+fn field(input: &str) -> PResult<'_, Field> {
+    let (mut rest, name) = field_name(input)?;
+    let mut json_path = Vec::new();
+    loop {
+        let (after, as_text) = if let Some(r) = rest.strip_prefix("->>") {
+            (r, true)
+        } else if let Some(r) = rest.strip_prefix("->") {
+            (r, false)
+        } else {
+            break;
+        };
+        let (after, key) = json_key(after)?;
+        json_path.push(JsonStep { as_text, key });
+        rest = after;
+    }
+    Ok((rest, Field { name, json_path }))
+}
+
 fn skip_spaces(input: &str) -> &str {
     input.trim_start_matches([' ', '\t'])
 }
@@ -159,26 +205,23 @@ fn select_item(input: &str) -> PResult<'_, SelectItem> {
     if let Some(rest) = input.strip_prefix('*') {
         return Ok((skip_spaces(rest), SelectItem::Star));
     }
-    let (rest, first) = field_name(input)?;
-    // `alias:name` — a single colon; `::` is a cast.
-    let (rest, alias, name) = match rest.strip_prefix(':') {
-        Some(after) if !after.starts_with(':') => {
-            let (after, name) = field_name(skip_spaces(after))?;
-            (after, Some(first), name)
+    let (rest, first) = field(input)?;
+    // `alias:field` — a single colon; `::` is a cast.
+    let (rest, alias, field) = match rest.strip_prefix(':') {
+        Some(after) if !after.starts_with(':') && first.json_path.is_empty() => {
+            let (after, field) = field(skip_spaces(after))?;
+            (after, Some(first.name), field)
         }
         _ => (rest, None, first),
     };
     if rest.starts_with('(') || rest.starts_with('!') {
         return unsupported(rest, "resource embedding is not supported by pgmesh yet");
     }
-    if rest.starts_with("->") {
-        return unsupported(rest, "JSON paths in select are not supported by pgmesh yet");
-    }
     if rest.starts_with('.') {
         return unsupported(rest, "aggregates in select are not supported by pgmesh yet");
     }
     let (rest, cast) = cast(rest)?;
-    Ok((skip_spaces(rest), SelectItem::Column { name, alias, cast }))
+    Ok((skip_spaces(rest), SelectItem::Column { field, alias, cast }))
 }
 
 fn comma_separated<'a, T>(
@@ -239,21 +282,43 @@ pub fn select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
 
 const OPERATOR_EXPECTING: &str = "\"not\" or operator (eq, gt, ...)";
 
-/// Operators PostgREST has and pgmesh does not build yet: recognised, so that the client gets
-/// "not implemented" rather than a misleading parse error.
-const LATER_OPERATORS: [&str; 12] = [
-    "fts", "plfts", "phfts", "wfts", "cs", "cd", "ov", "sl", "sr", "nxr", "nxl", "adj",
-];
+/// Where a filter value ends: at the end of input (a query parameter), or at `,`/`)` inside a
+/// logic tree, where it may also be quoted (`"a,b"`) or an array/range literal (`{a,b}`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValueEnd {
+    EndOfInput,
+    InTree,
+}
 
-/// A filter's value side: `[not.]op.value`.
-fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
+fn value(input: &str, end: ValueEnd) -> PResult<'_, String> {
+    match end {
+        ValueEnd::EndOfInput => Ok(("", input.to_string())),
+        ValueEnd::InTree => {
+            if input.starts_with('"') {
+                return field_name(input);
+            }
+            if input.starts_with('{') {
+                if let Some(close) = input.find('}') {
+                    return Ok((&input[close + 1..], input[..=close].to_string()));
+                }
+            }
+            let stop = input.find([',', ')']).unwrap_or(input.len());
+            Ok((&input[stop..], input[..stop].to_string()))
+        }
+    }
+}
+
+/// A filter's value side: `[not.]op.value`, `op(any).{…}`, `fts(lang).query`, `is.null`,
+/// `in.(…)`.
+fn operation(input: &str, end: ValueEnd) -> PResult<'_, (bool, Operation)> {
     let (input, negated) = match input.strip_prefix("not.") {
         Some(rest) => (rest, true),
         None => (input, false),
     };
     if let Some(rest) = input.strip_prefix("is.") {
-        let lower = rest.to_ascii_lowercase();
-        let (left, value) = keyword(
+        let (left, raw) = value(rest, end)?;
+        let lower = raw.to_ascii_lowercase();
+        let (unparsed, v) = keyword(
             &lower,
             &IsValue::ALL,
             None,
@@ -261,25 +326,58 @@ fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
         )
         .map_err(|e| {
             e.map(|g| GrammarError {
-                at: &rest[rest.len() - g.at.len()..],
+                at: &rest[lower.len() - g.at.len()..],
                 ..g
             })
         })?;
-        if !left.is_empty() {
-            return fail(&rest[rest.len() - left.len()..], 0, "end of input");
+        if !unparsed.is_empty() {
+            return fail(&rest[lower.len() - unparsed.len()..], 0, "end of input");
         }
-        return Ok(("", (negated, Operation::Is(value))));
+        return Ok((left, (negated, Operation::Is(v))));
     }
     if let Some(rest) = input.strip_prefix("in.") {
         let (rest, items) = in_list(rest)?;
+        if end == ValueEnd::EndOfInput {
+            end_of_input(rest)?;
+        }
         return Ok((rest, (negated, Operation::In(items))));
     }
-    for later in LATER_OPERATORS {
-        if input
-            .strip_prefix(later)
-            .is_some_and(|r| r.starts_with('.') || r.starts_with('('))
-        {
-            return unsupported(input, "this filter operator is not supported by pgmesh yet");
+    for (op, name) in FtsOperator::ALL {
+        let Some(after) = input.strip_prefix(name) else {
+            continue;
+        };
+        if let Some(after) = after.strip_prefix('(') {
+            let close = after.find(')').unwrap_or(after.len());
+            let lang = &after[..close];
+            let Some(query) = after[close..].strip_prefix(").") else {
+                return fail(&after[close..], 0, "\")\" and \".\" after the language");
+            };
+            if lang.is_empty() || !lang.chars().all(|c| c.is_alphanumeric() || c == '_') {
+                return fail(after, 0, "a language name (letters, digits or _)");
+            }
+            let (rest, q) = value(query, end)?;
+            return Ok((
+                rest,
+                (negated, Operation::Fts(op, Some(lang.to_string()), q)),
+            ));
+        }
+        if let Some(query) = after.strip_prefix('.') {
+            let (rest, q) = value(query, end)?;
+            return Ok((rest, (negated, Operation::Fts(op, None, q))));
+        }
+    }
+    for (op, name) in Operator::ALL {
+        let Some(after) = input.strip_prefix(name).and_then(|a| a.strip_prefix('(')) else {
+            continue;
+        };
+        let quantifier = if let Some(a) = after.strip_prefix("any).") {
+            Some((Quantifier::Any, a))
+        } else {
+            after.strip_prefix("all).").map(|a| (Quantifier::All, a))
+        };
+        if let (Some((q, v)), true) = (quantifier, op.quantifiable()) {
+            let (rest, v) = value(v, end)?;
+            return Ok((rest, (negated, Operation::Quantified(op, q, v))));
         }
     }
     let by_length = {
@@ -287,19 +385,14 @@ fn operation(input: &str) -> PResult<'_, (bool, Operation)> {
         ops.sort_by_key(|(_, name)| std::cmp::Reverse(name.len()));
         ops
     };
-    if let Ok((rest, _)) = keyword(input, &by_length, Some('('), "") {
-        if rest.starts_with("any)") || rest.starts_with("all)") {
-            return unsupported(
-                input,
-                "(any)/(all) quantifiers are not supported by pgmesh yet",
-            );
-        }
-    }
     let mut with_not: Vec<(Option<Operator>, &'static str)> = vec![(None, "not")];
     with_not.extend(by_length.iter().map(|(op, n)| (Some(*op), *n)));
     let (rest, op) = keyword(input, &with_not, Some('.'), OPERATOR_EXPECTING)?;
     match op {
-        Some(op) => Ok(("", (negated, Operation::Compare(op, rest.to_string())))),
+        Some(op) => {
+            let (rest, v) = value(rest, end)?;
+            Ok((rest, (negated, Operation::Compare(op, v))))
+        }
         // `not.not.` is not PostgREST syntax: report it where the second `not` starts.
         None => fail(input, 0, OPERATOR_EXPECTING),
     }
@@ -312,7 +405,7 @@ fn in_list(input: &str) -> PResult<'_, Vec<String>> {
     };
     let mut items = Vec::new();
     if let Some(after) = rest.strip_prefix(')') {
-        return end_of_input(after).map(|(r, ())| (r, items));
+        return Ok((after, items));
     }
     loop {
         let (after, item) = if rest.starts_with('"') {
@@ -325,7 +418,7 @@ fn in_list(input: &str) -> PResult<'_, Vec<String>> {
         if let Some(next) = after.strip_prefix(',') {
             rest = next;
         } else if let Some(after) = after.strip_prefix(')') {
-            return end_of_input(after).map(|(r, ())| (r, items));
+            return Ok((after, items));
         } else {
             return fail(after, 0, "\",\" or \")\"");
         }
@@ -340,17 +433,98 @@ fn end_of_input(input: &str) -> PResult<'_, ()> {
     }
 }
 
-/// `column=[not.]op.value`
-pub fn filter(column: &str, value: &str) -> Result<Filter, ApiError> {
-    let (column, _) = field_name(column)
-        .and_then(|(rest, name)| end_of_input(rest).map(|_| (name, ())))
-        .map_err(|e| into_api_error("filter", column, e))?;
+/// `field=[not.]op.value`
+pub fn filter(key: &str, value: &str) -> Result<Filter, ApiError> {
+    let (_, field) = field(key)
+        .and_then(|(rest, f)| end_of_input(rest).map(|(r, ())| (r, f)))
+        .map_err(|e| into_api_error("filter", key, e))?;
     let (_, (negated, operation)) =
-        operation(value).map_err(|e| into_api_error("filter", value, e))?;
+        operation(value, ValueEnd::EndOfInput).map_err(|e| into_api_error("filter", value, e))?;
     Ok(Filter {
-        column,
+        field,
         negated,
         operation,
+    })
+}
+
+/// One element of a logic tree: a nested `[not.]and(…)`/`[not.]or(…)` or `field.[not.]op.value`.
+fn tree_element(input: &str, depth: usize) -> PResult<'_, LogicTree> {
+    let input = skip_spaces(input);
+    let (after_not, negated) = match input.strip_prefix("not.") {
+        Some(r) if r.starts_with("and(") || r.starts_with("or(") => (r, true),
+        _ => (input, false),
+    };
+    for (conjunction, name) in [(Conjunction::And, "and("), (Conjunction::Or, "or(")] {
+        if after_not.starts_with(name) {
+            let (rest, children) = tree_children(&after_not[name.len() - 1..], depth + 1)?;
+            return Ok((
+                rest,
+                LogicTree::Node {
+                    negated,
+                    conjunction,
+                    children,
+                },
+            ));
+        }
+    }
+    let (rest, field) = field(input)?;
+    let Some(rest) = rest.strip_prefix('.') else {
+        return fail(rest, 0, "\".\" after the field name");
+    };
+    let (rest, (negated, operation)) = operation(rest, ValueEnd::InTree)?;
+    Ok((
+        skip_spaces(rest),
+        LogicTree::Filter(Filter {
+            field,
+            negated,
+            operation,
+        }),
+    ))
+}
+
+/// `(child,child,…)`
+fn tree_children(input: &str, depth: usize) -> PResult<'_, Vec<LogicTree>> {
+    if depth > MAX_LOGIC_DEPTH {
+        return Err(nom::Err::Failure(GrammarError {
+            at: input,
+            skip: 0,
+            expecting: "logic trees nested at most 32 levels deep",
+            single_quote: false,
+            unsupported: None,
+        }));
+    }
+    let Some(mut rest) = input.strip_prefix('(') else {
+        return fail(input, 0, "\"(\"");
+    };
+    let mut children = Vec::new();
+    loop {
+        let (after, child) = tree_element(rest, depth)?;
+        children.push(child);
+        if let Some(next) = after.strip_prefix(',') {
+            rest = next;
+        } else if let Some(after) = after.strip_prefix(')') {
+            return Ok((after, children));
+        } else {
+            return fail(after, 0, "\",\" or \")\"");
+        }
+    }
+}
+
+/// `or=(…)`, `and=(…)`, `not.or=(…)`, `not.and=(…)`
+pub fn logic_tree(key: &str, value: &str) -> Result<LogicTree, ApiError> {
+    let (negated, conjunction) = match key {
+        "and" => (false, Conjunction::And),
+        "or" => (false, Conjunction::Or),
+        "not.and" => (true, Conjunction::And),
+        _ => (true, Conjunction::Or),
+    };
+    let (_, children) = tree_children(value, 1)
+        .and_then(|(rest, c)| end_of_input(rest).map(|(r, ())| (r, c)))
+        .map_err(|e| into_api_error("logic tree", value, e))?;
+    Ok(LogicTree::Node {
+        negated,
+        conjunction,
+        children,
     })
 }
 
@@ -364,15 +538,15 @@ const DIRECTIONS: [(Option<Direction>, Option<Nulls>, &str); 4] = [
 /// One `order=` term: `column[.asc|.desc][.nullsfirst|.nullslast]`.
 fn order_term(input: &str) -> PResult<'_, OrderTerm> {
     let input = skip_spaces(input);
-    let (mut rest, column) = field_name(input)?;
-    if rest.starts_with('(') || rest.starts_with("->") {
+    let (mut rest, field) = field(input)?;
+    if rest.starts_with('(') {
         return unsupported(
             rest,
-            "ordering by embedded resources or JSON paths is not supported by pgmesh yet",
+            "ordering by embedded resources is not supported by pgmesh yet",
         );
     }
     let mut term = OrderTerm {
-        column,
+        field,
         direction: None,
         nulls: None,
     };
@@ -503,8 +677,17 @@ mod tests {
         assert_eq!(f("is.NULL"), "is.null");
         assert_eq!(f("is.not_null"), "is.not_null");
         assert_eq!(f("eq.a.b.c"), "eq.a.b.c");
-        assert_eq!(f("fts.cat"), "PGRST127");
-        assert_eq!(f("eq(any).{1,2}"), "PGRST127");
+        assert_eq!(f("fts.cat"), "fts.cat");
+        assert_eq!(f("wfts(english).fat cats"), "wfts(english).fat cats");
+        assert_eq!(f("eq(any).{1,2}"), "eq(any).{1,2}");
+        assert_eq!(f("like(all).{a*,*b}"), "like(all).{a*,*b}");
+        assert_eq!(f("cs.{a,b}"), "cs.{a,b}");
+        assert_eq!(f("adj.(1,10)"), "adj.(1,10)");
+        assert_eq!(
+            f("not.ov.[2017-01-01,2017-06-30]"),
+            "not.ov.[2017-01-01,2017-06-30]"
+        );
+        assert_eq!(f("cs(any).{1}"), "PGRST100");
     }
 
     #[test]
@@ -556,5 +739,61 @@ mod tests {
             Err("PGRST103".to_string())
         );
         assert_eq!(offset("3"), Ok(3));
+    }
+}
+
+#[cfg(test)]
+mod tree_and_path_tests {
+    use super::*;
+
+    fn tree(key: &str, v: &str) -> String {
+        match logic_tree(key, v) {
+            Ok(t) => t.to_string(),
+            Err(e) => e.to_response().body,
+        }
+    }
+
+    #[test]
+    fn logic_trees_nest_and_negate() {
+        insta::assert_snapshot!(tree("or", "(age.lt.18,not.and(age.gte.11,age.lte.17))"), @"or(age.lt.18,not.and(age.gte.11,age.lte.17))");
+        insta::assert_snapshot!(tree("not.or", "(a.is.null,b.in.(1,2),c.not.eq.x)"), @r#"not.or(a.is.null,b.in.("1","2"),c.not.eq.x)"#);
+        insta::assert_snapshot!(tree("and", r#"(r.adj."[18,21)",r.cs.{1,2},name.eq."a,b")"#), @r#"and(r.adj."[18,21)",r.cs."{1,2}",name.eq."a,b")"#);
+        insta::assert_snapshot!(tree("or", "(tsv.fts(english).cat,tags.ov.{a})"), @r#"or(tsv.fts(english).cat,tags.ov."{a}")"#);
+        // `ov` takes no quantifier.
+        insta::assert_snapshot!(tree("or", "(tags.ov(any).{a})"), @r#"{"code":"PGRST100","details":"unexpected \"(\" expecting \"not\" or operator (eq, gt, ...)","hint":null,"message":"\"failed to parse logic tree ((tags.ov(any).{a}))\" (line 1, column 7)"}"#);
+    }
+
+    #[test]
+    fn logic_tree_errors() {
+        insta::assert_snapshot!(tree("or", "(a.eq.1"), @r#"{"code":"PGRST100","details":"unexpected end of input expecting \",\" or \")\"","hint":null,"message":"\"failed to parse logic tree ((a.eq.1)\" (line 1, column 8)"}"#);
+        insta::assert_snapshot!(tree("or", "a.eq.1"), @r#"{"code":"PGRST100","details":"unexpected \"a\" expecting \"(\"","hint":null,"message":"\"failed to parse logic tree (a.eq.1)\" (line 1, column 1)"}"#);
+    }
+
+    #[test]
+    fn deep_nesting_is_a_400_not_an_overflow() {
+        let deep = format!(
+            "{}a.eq.1{}",
+            "(or".repeat(10_000).replacen("(or", "(", 1),
+            ")".repeat(10_000)
+        );
+        let r = logic_tree("or", &deep.replace("(or", "or(")).map_err(|e| e.code());
+        assert_eq!(r.err().as_deref(), Some("PGRST100"));
+        let ok = format!("({}a.eq.1{})", "or(".repeat(30), ")".repeat(30));
+        assert!(logic_tree("or", &ok).is_ok());
+    }
+
+    #[test]
+    fn json_paths_in_fields() {
+        let s = select("id,json_data->phones->0->>number,n:data->-1,data->x->>y::int")
+            .map(|s| crate::request::comma_list(&s));
+        insta::assert_snapshot!(s.unwrap_or_else(|e| e.to_response().body), @"id,json_data->phones->0->>number,n:data->-1,data->x->>y::int");
+        let f = filter("data->>blood type", "eq.A-")
+            .map(|f| (f.field.to_string(), f.field.output_name().to_string()));
+        assert_eq!(
+            f,
+            Ok(("data->>blood type".to_string(), "blood type".to_string()))
+        );
+        let o = order("data->>age.desc,arr->0").map(|o| crate::request::comma_list(&o));
+        assert_eq!(o.as_deref(), Ok("data->>age.desc,arr->0"));
     }
 }

@@ -17,13 +17,13 @@ pub mod sql;
 pub use error::ApiError;
 
 /// From request line to statement: parse, plan against the cache, render.
-pub fn build_statement(
+pub fn build_statement<'a>(
     method: &str,
     path: &str,
     query: &str,
-    cache: &schema::SchemaCache,
+    cache: &'a schema::SchemaCache,
     settings: &settings::ApiSettings,
-) -> Result<(plan::Plan, sql::Statement), ApiError> {
+) -> Result<(plan::Plan<'a>, sql::Statement), ApiError> {
     let request = request::parse_request(method, path, query)?;
     let plan = plan::plan(request, cache, settings)?;
     let statement = query::statement(&plan);

@@ -2,17 +2,20 @@
 //! `db-max-rows`, and says how the response is shaped.
 
 use crate::error::ApiError;
-use crate::request::{ApiRequest, Filter, OrderTerm, ReadRequest, SelectItem};
-use crate::schema::SchemaCache;
+use crate::request::{ApiRequest, Filter, LogicTree, OrderTerm, ReadRequest, SelectItem};
+use crate::schema::{SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 /// A read resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadPlan {
+pub struct ReadPlan<'a> {
     pub schema: String,
     pub table: String,
+    /// The relation in the schema cache (column types decide JSON and full-text wrapping).
+    pub relation: &'a Table,
     pub select: Vec<SelectItem>,
     pub filters: Vec<Filter>,
+    pub logic: Vec<LogicTree>,
     pub order: Vec<OrderTerm>,
     /// `limit`, capped by `db-max-rows`.
     pub limit: Option<u64>,
@@ -21,32 +24,32 @@ pub struct ReadPlan {
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Plan {
-    Read(ReadPlan),
+pub enum Plan<'a> {
+    Read(ReadPlan<'a>),
 }
 
-pub fn plan(
+pub fn plan<'a>(
     request: ApiRequest,
-    cache: &SchemaCache,
+    cache: &'a SchemaCache,
     settings: &ApiSettings,
-) -> Result<Plan, ApiError> {
+) -> Result<Plan<'a>, ApiError> {
     match request {
         ApiRequest::Read(read) => plan_read(read, cache, settings).map(Plan::Read),
     }
 }
 
-fn plan_read(
+fn plan_read<'a>(
     read: ReadRequest,
-    cache: &SchemaCache,
+    cache: &'a SchemaCache,
     settings: &ApiSettings,
-) -> Result<ReadPlan, ApiError> {
+) -> Result<ReadPlan<'a>, ApiError> {
     let schema = settings.default_schema().to_string();
-    if cache.table(&schema, &read.table).is_none() {
+    let Some(relation) = cache.table(&schema, &read.table) else {
         return Err(ApiError::TableNotFound {
             schema,
             table: read.table,
         });
-    }
+    };
     let limit = match (read.limit, settings.db_max_rows) {
         (Some(l), Some(max)) => Some(l.min(max)),
         (l, max) => l.or(max),
@@ -54,8 +57,10 @@ fn plan_read(
     Ok(ReadPlan {
         schema,
         table: read.table,
+        relation,
         select: read.select,
         filters: read.filters,
+        logic: read.logic,
         order: read.order,
         limit,
         offset: read.offset,

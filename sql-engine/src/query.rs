@@ -2,18 +2,21 @@
 //! page count and the JSON body built by PostgreSQL.
 
 use crate::plan::{Plan, ReadPlan};
-use crate::request::{Direction, Filter, Nulls, Operation, Operator, OrderTerm, SelectItem};
+use crate::request::{
+    Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation, Operator,
+    OrderTerm, Quantifier, SelectItem,
+};
 use crate::sql::{Sql, Statement};
 
 /// The main statement for a plan. Its one result row has the columns `total_result_set`,
 /// `page_total`, `body`, `response_headers`, `response_status`.
-pub fn statement(plan: &Plan) -> Statement {
+pub fn statement(plan: &Plan<'_>) -> Statement {
     match plan {
         Plan::Read(read) => read_statement(read).render(),
     }
 }
 
-fn read_statement(plan: &ReadPlan) -> Sql {
+fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("WITH pgrst_source AS (")
         .append(source_query(plan))
@@ -33,19 +36,52 @@ fn read_statement(plan: &ReadPlan) -> Sql {
 }
 
 /// `"schema"."table"`, the prefix of every column reference.
-fn qualified(plan: &ReadPlan) -> Sql {
+fn qualified(plan: &ReadPlan<'_>) -> Sql {
     let mut s = Sql::new();
     s.ident(&plan.schema).push(".").ident(&plan.table);
     s
 }
 
-fn column(plan: &ReadPlan, name: &str) -> Sql {
+fn column(plan: &ReadPlan<'_>, name: &str) -> Sql {
     let mut s = qualified(plan);
     s.push(".").ident(name);
     s
 }
 
-fn source_query(plan: &ReadPlan) -> Sql {
+/// Whether a column holds JSON (unknown columns are left to PostgreSQL to report).
+fn is_json(plan: &ReadPlan<'_>, name: &str) -> bool {
+    plan.relation
+        .column_type(name)
+        .is_none_or(|t| t == "json" || t == "jsonb")
+}
+
+/// A column, with its JSON path: keys are text parameters, indexes `$n::int`; a column that is
+/// not JSON is turned into JSON first, as PostgREST does.
+fn field(plan: &ReadPlan<'_>, f: &Field) -> Sql {
+    let mut s = Sql::new();
+    if f.json_path.is_empty() {
+        return column(plan, &f.name);
+    }
+    if is_json(plan, &f.name) {
+        s.append(column(plan, &f.name));
+    } else {
+        s.push("to_jsonb(").append(column(plan, &f.name)).push(")");
+    }
+    for step in &f.json_path {
+        s.push(if step.as_text { "->>" } else { "->" });
+        match &step.key {
+            JsonKey::Key(k) => {
+                s.param(k.clone());
+            }
+            JsonKey::Index(i) => {
+                s.param(i.to_string()).push("::int");
+            }
+        }
+    }
+    s
+}
+
+fn source_query(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("SELECT ");
     for (i, item) in plan.select.iter().enumerate() {
@@ -55,9 +91,14 @@ fn source_query(plan: &ReadPlan) -> Sql {
         q.append(select_item(plan, item));
     }
     q.push(" FROM ").append(qualified(plan));
-    for (i, f) in plan.filters.iter().enumerate() {
+    let conditions = plan
+        .filters
+        .iter()
+        .map(|f| filter(plan, f))
+        .chain(plan.logic.iter().map(|t| logic_tree(plan, t)));
+    for (i, condition) in conditions.enumerate() {
         q.push(if i == 0 { " WHERE " } else { " AND " });
-        q.append(filter(plan, f));
+        q.append(condition);
     }
     for (i, term) in plan.order.iter().enumerate() {
         q.push(if i == 0 { " ORDER BY " } else { ", " });
@@ -72,59 +113,131 @@ fn source_query(plan: &ReadPlan) -> Sql {
     q
 }
 
-fn select_item(plan: &ReadPlan, item: &SelectItem) -> Sql {
+fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
     match item {
         SelectItem::Star => {
             let mut s = qualified(plan);
             s.push(".*");
             s
         }
-        SelectItem::Column { name, alias, cast } => {
+        SelectItem::Column {
+            field: f,
+            alias,
+            cast,
+        } => {
             let mut s = Sql::new();
             match cast {
                 // The type name is restricted to letters, digits and `_` by the grammar.
                 Some(ty) => {
                     s.push("CAST(")
-                        .append(column(plan, name))
+                        .append(field(plan, f))
                         .push(" AS ")
                         .push(ty)
                         .push(")");
-                    s.push(" AS ").ident(alias.as_deref().unwrap_or(name));
                 }
                 None => {
-                    s.append(column(plan, name));
-                    if let Some(a) = alias {
-                        s.push(" AS ").ident(a);
-                    }
+                    s.append(field(plan, f));
                 }
+            }
+            let renamed = cast.is_some() || !f.json_path.is_empty();
+            match alias {
+                Some(a) => {
+                    s.push(" AS ").ident(a);
+                }
+                None if renamed => {
+                    s.push(" AS ").ident(f.output_name());
+                }
+                None => {}
             }
             s
         }
     }
 }
 
-fn filter(plan: &ReadPlan, f: &Filter) -> Sql {
+fn filter(plan: &ReadPlan<'_>, f: &Filter) -> Sql {
     let mut s = Sql::new();
     if f.negated {
         s.push("NOT ");
     }
-    s.append(column(plan, &f.column));
+    let target = field(plan, &f.field);
+    let like_value = |op: Operator, v: &str| match op {
+        Operator::Like | Operator::Ilike => v.replace('*', "%"),
+        _ => v.to_string(),
+    };
     match &f.operation {
         Operation::Compare(op, value) => {
-            s.push(" ").push(op.sql()).push(" ");
-            match op {
-                Operator::Like | Operator::Ilike => s.param(value.replace('*', "%")),
-                _ => s.param(value.clone()),
-            };
+            s.append(target)
+                .push(" ")
+                .push(op.sql())
+                .push(" ")
+                .param(like_value(*op, value));
+        }
+        Operation::Quantified(op, q, value) => {
+            s.append(target).push(" ").push(op.sql());
+            s.push(match q {
+                Quantifier::Any => " ANY (",
+                Quantifier::All => " ALL (",
+            });
+            s.param(like_value(*op, value)).push(")");
         }
         Operation::Is(v) => {
-            s.push(" IS ").push(v.sql());
+            s.append(target).push(" IS ").push(v.sql());
         }
         Operation::In(items) => {
-            s.push(" = ANY (").param(array_literal(items)).push(")");
+            s.append(target)
+                .push(" = ANY (")
+                .param(array_literal(items))
+                .push(")");
+        }
+        Operation::Fts(op, lang, query) => {
+            let is_tsvector = f.field.json_path.is_empty()
+                && plan.relation.column_type(&f.field.name) == Some("tsvector");
+            if is_tsvector {
+                s.append(target);
+            } else {
+                s.push("to_tsvector(");
+                if let Some(l) = lang {
+                    s.param(l.clone()).push(", ");
+                }
+                s.append(target).push(")");
+            }
+            s.push(" @@ ").push(op.sql_function()).push("(");
+            if let Some(l) = lang {
+                s.param(l.clone()).push(", ");
+            }
+            s.param(query.clone()).push(")");
         }
     }
     s
+}
+
+fn logic_tree(plan: &ReadPlan<'_>, tree: &LogicTree) -> Sql {
+    match tree {
+        LogicTree::Filter(f) => filter(plan, f),
+        LogicTree::Node {
+            negated,
+            conjunction,
+            children,
+        } => {
+            let mut s = Sql::new();
+            if *negated {
+                s.push("NOT ");
+            }
+            s.push("(");
+            let joiner = match conjunction {
+                Conjunction::And => " AND ",
+                Conjunction::Or => " OR ",
+            };
+            for (i, child) in children.iter().enumerate() {
+                if i > 0 {
+                    s.push(joiner);
+                }
+                s.append(logic_tree(plan, child));
+            }
+            s.push(")");
+            s
+        }
+    }
 }
 
 /// A PostgreSQL array literal `{"a","b"}`; every element quoted, `"` and `\` escaped.
@@ -136,8 +249,8 @@ fn array_literal(items: &[String]) -> String {
     format!("{{{}}}", quoted.join(","))
 }
 
-fn order_term(plan: &ReadPlan, term: &OrderTerm) -> Sql {
-    let mut s = column(plan, &term.column);
+fn order_term(plan: &ReadPlan<'_>, term: &OrderTerm) -> Sql {
+    let mut s = field(plan, &term.field);
     match term.direction {
         Some(Direction::Asc) => s.push(" ASC"),
         Some(Direction::Desc) => s.push(" DESC"),

@@ -21,6 +21,8 @@ pub struct ReadRequest {
     pub table: String,
     pub select: Vec<SelectItem>,
     pub filters: Vec<Filter>,
+    /// `and=(…)`, `or=(…)`, `not.and=(…)`, `not.or=(…)`: ANDed with the filters.
+    pub logic: Vec<LogicTree>,
     pub order: Vec<OrderTerm>,
     pub limit: Option<u64>,
     pub offset: u64,
@@ -28,13 +30,53 @@ pub struct ReadRequest {
     pub headers_only: bool,
 }
 
+/// A column, optionally followed by a JSON path: `data->phones->0->>number`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Field {
+    pub name: String,
+    pub json_path: Vec<JsonStep>,
+}
+
+/// One `->` (JSON) or `->>` (text) step.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JsonStep {
+    /// `->>`: the step yields text.
+    pub as_text: bool,
+    pub key: JsonKey,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum JsonKey {
+    Key(String),
+    /// An array index; negative counts from the end.
+    Index(i64),
+}
+
+impl Field {
+    pub fn column(name: impl Into<String>) -> Self {
+        Field {
+            name: name.into(),
+            json_path: Vec::new(),
+        }
+    }
+
+    /// The output key PostgREST gives a selected field: the last JSON key, or the column name
+    /// when the path is empty or ends with an index.
+    pub fn output_name(&self) -> &str {
+        match self.json_path.last().map(|s| &s.key) {
+            Some(JsonKey::Key(k)) => k,
+            _ => &self.name,
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SelectItem {
     /// `*`: every column.
     Star,
-    /// `alias:column::cast`.
+    /// `alias:field::cast`.
     Column {
-        name: String,
+        field: Field,
         alias: Option<String>,
         cast: Option<String>,
     },
@@ -53,11 +95,19 @@ pub enum Operator {
     Match,
     Imatch,
     IsDistinct,
+    Cs,
+    Cd,
+    Ov,
+    Sl,
+    Sr,
+    Nxr,
+    Nxl,
+    Adj,
 }
 
 impl Operator {
-    /// Every operator with its URL name, longest names first where one is a prefix of another.
-    pub const ALL: [(Operator, &'static str); 11] = [
+    /// Every binary operator with its URL name.
+    pub const ALL: [(Operator, &'static str); 19] = [
         (Operator::Eq, "eq"),
         (Operator::Neq, "neq"),
         (Operator::Gte, "gte"),
@@ -69,7 +119,31 @@ impl Operator {
         (Operator::Match, "match"),
         (Operator::Imatch, "imatch"),
         (Operator::IsDistinct, "isdistinct"),
+        (Operator::Cs, "cs"),
+        (Operator::Cd, "cd"),
+        (Operator::Ov, "ov"),
+        (Operator::Sl, "sl"),
+        (Operator::Sr, "sr"),
+        (Operator::Nxr, "nxr"),
+        (Operator::Nxl, "nxl"),
+        (Operator::Adj, "adj"),
     ];
+
+    /// Operators that take an `(any)`/`(all)` quantifier.
+    pub fn quantifiable(self) -> bool {
+        matches!(
+            self,
+            Operator::Eq
+                | Operator::Gt
+                | Operator::Gte
+                | Operator::Lt
+                | Operator::Lte
+                | Operator::Like
+                | Operator::Ilike
+                | Operator::Match
+                | Operator::Imatch
+        )
+    }
 
     pub fn url_name(self) -> &'static str {
         Self::ALL
@@ -93,6 +167,56 @@ impl Operator {
             Operator::Match => "~",
             Operator::Imatch => "~*",
             Operator::IsDistinct => "IS DISTINCT FROM",
+            Operator::Cs => "@>",
+            Operator::Cd => "<@",
+            Operator::Ov => "&&",
+            Operator::Sl => "<<",
+            Operator::Sr => ">>",
+            Operator::Nxr => "&<",
+            Operator::Nxl => "&>",
+            Operator::Adj => "-|-",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Quantifier {
+    Any,
+    All,
+}
+
+/// Full-text search operators.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FtsOperator {
+    Fts,
+    Plain,
+    Phrase,
+    Websearch,
+}
+
+impl FtsOperator {
+    pub const ALL: [(FtsOperator, &'static str); 4] = [
+        (FtsOperator::Fts, "fts"),
+        (FtsOperator::Plain, "plfts"),
+        (FtsOperator::Phrase, "phfts"),
+        (FtsOperator::Websearch, "wfts"),
+    ];
+
+    pub fn url_name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(op, _)| *op == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("fts")
+    }
+
+    /// The PostgreSQL function building the query.
+    pub fn sql_function(self) -> &'static str {
+        match self {
+            FtsOperator::Fts => "to_tsquery",
+            FtsOperator::Plain => "plainto_tsquery",
+            FtsOperator::Phrase => "phraseto_tsquery",
+            FtsOperator::Websearch => "websearch_to_tsquery",
         }
     }
 }
@@ -139,18 +263,39 @@ impl IsValue {
 pub enum Operation {
     /// `op.value`
     Compare(Operator, String),
+    /// `op(any).{a,b}` / `op(all).{a,b}`: the value is a PostgreSQL array literal.
+    Quantified(Operator, Quantifier, String),
     /// `is.null`, `is.true`, …
     Is(IsValue),
     /// `in.(a,b,"c,d")`
     In(Vec<String>),
+    /// `fts(lang).query`
+    Fts(FtsOperator, Option<String>, String),
 }
 
-/// `column=[not.]operation`
+/// `field=[not.]operation`
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Filter {
-    pub column: String,
+    pub field: Field,
     pub negated: bool,
     pub operation: Operation,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Conjunction {
+    And,
+    Or,
+}
+
+/// A logic tree: `or=(a.eq.1,and(b.gt.2,c.is.null))`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LogicTree {
+    Filter(Filter),
+    Node {
+        negated: bool,
+        conjunction: Conjunction,
+        children: Vec<LogicTree>,
+    },
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -167,7 +312,7 @@ pub enum Nulls {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderTerm {
-    pub column: String,
+    pub field: Field,
     pub direction: Option<Direction>,
     pub nulls: Option<Nulls>,
 }
@@ -189,6 +334,7 @@ pub fn parse_request(method: &str, path: &str, query: &str) -> Result<ApiRequest
         table,
         select: vec![SelectItem::Star],
         filters: Vec::new(),
+        logic: Vec::new(),
         order: Vec::new(),
         limit: None,
         offset: 0,
@@ -201,20 +347,24 @@ pub fn parse_request(method: &str, path: &str, query: &str) -> Result<ApiRequest
             "limit" => read.limit = grammar::limit(&value)?,
             "offset" => read.offset = grammar::offset(&value)?,
             "and" | "or" | "not.and" | "not.or" => {
-                return Err(ApiError::NotImplemented(format!(
-                    "logic trees ({key}=…) are not supported by pgmesh yet"
-                )))
+                read.logic.push(grammar::logic_tree(&key, &value)?)
             }
             "columns" | "on_conflict" => {}
-            _ if key.contains('.') || key.contains("->") => {
+            _ if is_embedded_key(&key) => {
                 return Err(ApiError::NotImplemented(format!(
-                    "filters on embedded resources or JSON paths ({key}) are not supported by pgmesh yet"
+                    "filters on embedded resources ({key}) are not supported by pgmesh yet"
                 )))
             }
             _ => read.filters.push(grammar::filter(&key, &value)?),
         }
     }
     Ok(ApiRequest::Read(read))
+}
+
+/// `actors.name` or `actors.or`: a key with a dot outside quotes and JSON paths.
+fn is_embedded_key(key: &str) -> bool {
+    let head = key.split("->").next().unwrap_or(key);
+    !head.starts_with('"') && head.contains('.')
 }
 
 /// `/<table>` → table name, percent-decoded.
@@ -301,15 +451,29 @@ fn quote_url_value(v: &str) -> String {
     out
 }
 
+impl fmt::Display for Field {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&url_name(&self.name))?;
+        for step in &self.json_path {
+            f.write_str(if step.as_text { "->>" } else { "->" })?;
+            match &step.key {
+                JsonKey::Key(k) => f.write_str(&url_name(k))?,
+                JsonKey::Index(i) => write!(f, "{i}")?,
+            }
+        }
+        Ok(())
+    }
+}
+
 impl fmt::Display for SelectItem {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SelectItem::Star => f.write_str("*"),
-            SelectItem::Column { name, alias, cast } => {
+            SelectItem::Column { field, alias, cast } => {
                 if let Some(a) = alias {
                     write!(f, "{}:", url_name(a))?;
                 }
-                f.write_str(&url_name(name))?;
+                write!(f, "{field}")?;
                 if let Some(c) = cast {
                     write!(f, "::{c}")?;
                 }
@@ -323,6 +487,17 @@ impl fmt::Display for Operation {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Operation::Compare(op, v) => write!(f, "{}.{v}", op.url_name()),
+            Operation::Quantified(op, q, v) => {
+                let q = match q {
+                    Quantifier::Any => "any",
+                    Quantifier::All => "all",
+                };
+                write!(f, "{}({q}).{v}", op.url_name())
+            }
+            Operation::Fts(op, lang, v) => match lang {
+                Some(l) => write!(f, "{}({l}).{v}", op.url_name()),
+                None => write!(f, "{}.{v}", op.url_name()),
+            },
             Operation::Is(v) => write!(f, "is.{}", v.url_name()),
             Operation::In(items) => {
                 let items: Vec<String> = items.iter().map(|i| quote_url_value(i)).collect();
@@ -342,9 +517,55 @@ impl fmt::Display for Filter {
     }
 }
 
+impl fmt::Display for LogicTree {
+    /// Prints a tree as it appears inside `or=(…)`: `a.eq.1`, `not.and(b.gt.2,c.is.null)`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            LogicTree::Filter(filter) => {
+                write!(f, "{}.", filter.field)?;
+                if filter.negated {
+                    f.write_str("not.")?;
+                }
+                match &filter.operation {
+                    // Inside a tree, values that hold delimiters are quoted.
+                    Operation::Compare(op, v) => write!(f, "{}.{}", op.url_name(), tree_value(v)),
+                    Operation::Quantified(..)
+                    | Operation::Fts(..)
+                    | Operation::Is(_)
+                    | Operation::In(_) => {
+                        write!(f, "{}", filter.operation)
+                    }
+                }
+            }
+            LogicTree::Node {
+                negated,
+                conjunction,
+                children,
+            } => {
+                if *negated {
+                    f.write_str("not.")?;
+                }
+                f.write_str(match conjunction {
+                    Conjunction::And => "and",
+                    Conjunction::Or => "or",
+                })?;
+                write!(f, "({})", comma_list(children))
+            }
+        }
+    }
+}
+
+fn tree_value(v: &str) -> String {
+    if v.contains([',', '(', ')', '"', '\\']) || v.starts_with('{') {
+        quote_url_value(v)
+    } else {
+        v.to_string()
+    }
+}
+
 impl fmt::Display for OrderTerm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(&url_name(&self.column))?;
+        write!(f, "{}", self.field)?;
         match self.direction {
             Some(Direction::Asc) => f.write_str(".asc")?,
             Some(Direction::Desc) => f.write_str(".desc")?,

@@ -31,6 +31,16 @@ pub struct Column {
     pub nullable: bool,
 }
 
+impl Table {
+    /// The type of a column as `format_type` prints it, if the column exists.
+    pub fn column_type(&self, name: &str) -> Option<&str> {
+        self.columns
+            .iter()
+            .find(|c| c.name == name)
+            .map(|c| c.data_type.as_str())
+    }
+}
+
 impl SchemaCache {
     pub fn new(version: String, tables: Vec<Table>) -> Self {
         let mut cache = SchemaCache {

@@ -32,7 +32,8 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
 }
 
 fn render(method: &str, query: &str, max_rows: Option<u64>) -> String {
-    match sql_engine::build_statement(method, "/films", query, &cache(), &settings(max_rows)) {
+    let cache = cache();
+    match sql_engine::build_statement(method, "/films", query, &cache, &settings(max_rows)) {
         Ok((_, st)) => format!("{}\n{:?}", st.sql, st.params),
         Err(e) => format!("error: {}", e.to_response().body),
     }
@@ -72,9 +73,59 @@ fn head_skips_the_body_and_max_rows_caps_the_limit() {
 
 #[test]
 fn unknown_table_is_pgrst205() {
-    let r = sql_engine::build_statement("GET", "/nope", "", &cache(), &settings(None));
+    let cache = cache();
+    let r = sql_engine::build_statement("GET", "/nope", "", &cache, &settings(None));
     assert_eq!(
         r.map_err(|e| (e.status(), e.code())).err(),
         Some((404, "PGRST205".to_string()))
     );
+}
+
+fn typed_cache() -> SchemaCache {
+    let col = |n: &str, t: &str| Column {
+        name: n.into(),
+        data_type: t.into(),
+        nullable: true,
+    };
+    SchemaCache::new(
+        "v1".into(),
+        vec![Table {
+            schema: "api".into(),
+            name: "films".into(),
+            columns: vec![
+                col("id", "integer"),
+                col("data", "jsonb"),
+                col("tags", "text[]"),
+                col("doc", "text"),
+                col("tsv", "tsvector"),
+            ],
+        }],
+    )
+}
+
+fn render_typed(query: &str) -> String {
+    let cache = typed_cache();
+    match sql_engine::build_statement("GET", "/films", query, &cache, &settings(None)) {
+        Ok((_, st)) => format!("{}\n{:?}", st.sql, st.params),
+        Err(e) => format!("error: {}", e.to_response().body),
+    }
+}
+
+#[test]
+fn json_paths_wrap_non_json_columns() {
+    insta::assert_snapshot!(render_typed(
+        "select=id,data->phones->0->>number,t:tags->-1,data->age::int&data->>blood_type=eq.A-&order=data->age.desc"
+    ));
+}
+
+#[test]
+fn full_text_search_wraps_text_columns_only() {
+    insta::assert_snapshot!(render_typed("tsv=fts(english).cats&doc=wfts.fat%20-dogs"));
+}
+
+#[test]
+fn logic_trees_and_quantifiers() {
+    insta::assert_snapshot!(render_typed(
+        "or=(id.lt.3,not.and(tags.cs.{a},doc.like(any).{a*,*b}))&not.or=(id.is.null,id.in.(5,6))"
+    ));
 }

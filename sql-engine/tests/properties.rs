@@ -52,13 +52,39 @@ proptest! {
         let value = format!("ZQX{v}");
         let enc = value.replace('%', "%25").replace('&', "%26").replace(' ', "%20").replace('(', "%28").replace(')', "%29").replace(',', "%2C").replace('\'', "%27").replace(';', "%3B");
         let q = format!("id={op}.{enc}&id=in.(%22{enc}%22,x)&limit={lim}&offset={off}");
-        let built = sql_engine::build_statement("GET", "/films", &q, &cache(), &settings());
+        let cache = cache();
+        let built = sql_engine::build_statement("GET", "/films", &q, &cache, &settings());
         prop_assert!(built.is_ok(), "{q} -> {built:?}");
         if let Ok((_, st)) = built {
             prop_assert!(!st.sql.contains("ZQX"), "value in SQL: {}", st.sql);
             prop_assert!(st.params.contains(&Some(lim.to_string())) && st.params.contains(&Some(off.to_string())));
             prop_assert!(st.params.iter().any(|p| p.as_deref().is_some_and(|p| p.contains("ZQX"))));
         }
+    }
+
+    /// The same for values inside logic trees, quantifiers, full-text search and JSON paths.
+    #[test]
+    fn tree_and_path_values_never_in_sql_text(v in "[A-Za-z0-9 ']{1,12}", key in "[a-z]{1,6}") {
+        let value = format!("ZQX{v}").replace(' ', "%20").replace('\'', "%27");
+        let q = format!(
+            "or=(id.eq.{value},and(id.like(any).{{{value}}},id.fts(english).{value}))&id->{key}ZQX->>0=eq.{value}&select=id->ZQX{key}->0"
+        );
+        let cache = cache();
+        let built = sql_engine::build_statement("GET", "/films", &q, &cache, &settings());
+        prop_assert!(built.is_ok(), "{q} -> {built:?}");
+        if let Ok((_, st)) = built {
+            prop_assert!(!st.sql.contains("ZQX"), "value in SQL: {}", st.sql);
+        }
+    }
+
+    /// Any nesting of logic trees parses or fails with a 400; it never overflows the stack.
+    #[test]
+    fn nested_trees_never_panic(depth in 0usize..200, ops in prop::collection::vec("(and|or|not.and|not.or)", 1..4)) {
+        let open: String = (0..depth).map(|i| format!("{}(", ops[i % ops.len()])).collect();
+        let q = format!("or=({open}id.eq.1{})", ")".repeat(depth));
+        let cache = cache();
+        let r = sql_engine::build_statement("GET", "/films", &q, &cache, &settings());
+        prop_assert!(r.is_ok() || r.as_ref().err().map(|e| e.status()) == Some(400));
     }
 
     /// Printing the parsed request and parsing it again gives the same request.

@@ -6,5 +6,6 @@
 mod auth;
 mod errors;
 mod lifecycle;
+mod operators;
 mod read;
 mod trust;
