@@ -1,6 +1,10 @@
 //! The thin proxy-wasm adapter: configuration and schema-cache fetches in the root context,
-//! one decision per request in the HTTP context. Host calls go through `hostcalls` (which return
-//! `Result`) rather than the SDK's helpers (which panic on unexpected host statuses).
+//! one decision per request in the HTTP context.
+//!
+//! proxy-wasm 0.2.5 panics inside its host-call wrappers on host statuses it does not expect
+//! (and on header values that are not UTF-8 when read as `String`). So every host call here is
+//! made only in a phase where the host answers it (request headers before they leave; call
+//! answers that have headers), and header values are read as bytes.
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
@@ -19,7 +23,7 @@ proxy_wasm::main! {{
     std::panic::set_hook(Box::new(|info| {
         let _ = hostcalls::log(LogLevel::Critical, &format!("pgmesh filter panicked: {info}"));
     }));
-    proxy_wasm::set_root_context(|_| -> Box<dyn RootContext> { Box::new(Root::default()) });
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
 }}
 
 const TICK: Duration = Duration::from_millis(200);
@@ -44,12 +48,20 @@ struct Nonces {
 }
 
 impl Nonces {
-    fn new() -> Self {
+    fn new(root_context_id: u32) -> Self {
         let mut bytes = [0u8; 16];
         let seed = match getrandom::getrandom(&mut bytes) {
             Ok(()) => bytes.iter().map(|b| format!("{b:02x}")).collect(),
-            // Without randomness, time of VM start in nanoseconds still separates VMs.
-            Err(_) => format!("t{}", now_ms()),
+            // Without randomness, the VM's start time in nanoseconds and its root context
+            // still tell VMs apart.
+            Err(_) => {
+                let nanos = hostcalls::get_current_time()
+                    .ok()
+                    .and_then(|t| t.duration_since(UNIX_EPOCH).ok())
+                    .map(|d| d.as_nanos())
+                    .unwrap_or(0);
+                format!("t{nanos}c{root_context_id}")
+            }
         };
         Nonces {
             seed,
@@ -73,11 +85,11 @@ struct Root {
     last_fetch_ms: u64,
 }
 
-impl Default for Root {
-    fn default() -> Self {
+impl Root {
+    fn new(context_id: u32) -> Self {
         Root {
             state: Rc::new(RefCell::new(None)),
-            nonces: Rc::new(Nonces::new()),
+            nonces: Rc::new(Nonces::new(context_id)),
             fetch_in_flight: None,
             last_fetch_ms: 0,
         }
@@ -275,9 +287,14 @@ impl Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        let Ok(headers) = hostcalls::get_map(MapType::HttpRequestHeaders) else {
+        // Header values may hold any byte Envoy lets through (obs-text); read them as bytes.
+        let Ok(raw) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
             return self.internal_error("cannot read request headers");
         };
+        let headers: Vec<(String, String)> = raw
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
         #[cfg(feature = "test-crash")]
         if headers.iter().any(|(k, _)| k == "x-pgmesh-test-crash") {
             // Only in the test build: proves that a crashed filter lets nothing through.

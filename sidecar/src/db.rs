@@ -71,6 +71,10 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
 pub struct Outcome {
     pub page_total: i64,
     pub body: String,
+    /// `response.status` set by the pre-request function or the query.
+    pub status: Option<u16>,
+    /// `response.headers` set by the pre-request function or the query.
+    pub headers: Vec<(String, String)>,
 }
 
 fn pg_error(e: &tokio_postgres::Error, authenticated: bool) -> ApiError {
@@ -102,25 +106,32 @@ fn qualified_function(name: &str) -> String {
         .join(".")
 }
 
+/// Prepared statements kept per connection. Statement shapes repeat because values are
+/// parameters, but clients can vary them (aliases, column lists), so the cache is bounded.
+const STATEMENT_CACHE_MAX: usize = 256;
+
 pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, ApiError> {
-    let client = pool.get().await.map_err(pool_error)?;
+    let mut client = pool.get().await.map_err(pool_error)?;
     let auth = h.authenticated;
-    let begin = if h.read_only {
-        "BEGIN ISOLATION LEVEL READ COMMITTED READ ONLY"
-    } else {
-        "BEGIN ISOLATION LEVEL READ COMMITTED READ WRITE"
-    };
-    client
-        .batch_execute(begin)
+    if client.statement_cache.size() > STATEMENT_CACHE_MAX {
+        client.statement_cache.clear();
+    }
+    // A Transaction rolls back when dropped, so a request cancelled half-way (client gone)
+    // never leaves its transaction open on a pooled connection.
+    let tx = client
+        .build_transaction()
+        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
+        .read_only(h.read_only)
+        .start()
         .await
         .map_err(|e| pg_error(&e, auth))?;
-    let result = in_transaction(&client, config, h).await;
-    let end = if result.is_ok() && config.db_tx_end.commits() {
-        "COMMIT"
+    let result = in_transaction(&tx, config, h).await;
+    let ended = if result.is_ok() && config.db_tx_end.commits() {
+        tx.commit().await
     } else {
-        "ROLLBACK"
+        tx.rollback().await
     };
-    if let Err(e) = client.batch_execute(end).await {
+    if let Err(e) = ended {
         // The connection's state is unknown: take it out of the pool rather than reuse it.
         let _ = deadpool_postgres::Object::take(client);
         return Err(result.err().unwrap_or_else(|| pg_error(&e, auth)));
@@ -129,7 +140,7 @@ pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, A
 }
 
 async fn in_transaction(
-    client: &deadpool_postgres::Client,
+    tx: &deadpool_postgres::Transaction<'_>,
     config: &Config,
     h: &Handoff,
 ) -> Result<Outcome, ApiError> {
@@ -155,38 +166,47 @@ async fn in_transaction(
     );
     let st = settings_statement(settings);
     let params: Vec<TextParam> = st.params.iter().map(|p| TextParam(p.as_deref())).collect();
-    let prepared = client
+    let prepared = tx
         .prepare_cached(&st.sql)
         .await
         .map_err(|e| pg_error(&e, auth))?;
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    client
-        .query(&prepared, &refs)
+    tx.query(&prepared, &refs)
         .await
         .map_err(|e| pg_error(&e, auth))?;
 
     if let Some(pre) = &config.db_pre_request {
-        client
-            .batch_execute(&format!("select {}()", qualified_function(pre)))
+        tx.batch_execute(&format!("select {}()", qualified_function(pre)))
             .await
             .map_err(|e| pg_error(&e, auth))?;
     }
 
     let params: Vec<TextParam> = h.params.iter().map(|p| TextParam(p.as_deref())).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let prepared = client
+    let prepared = tx
         .prepare_cached(&h.sql)
         .await
         .map_err(|e| pg_error(&e, auth))?;
-    let row = client
+    let row = tx
         .query_one(&prepared, &refs)
         .await
         .map_err(|e| pg_error(&e, auth))?;
+    let column = |name: &str| -> Result<Option<String>, ApiError> {
+        row.try_get(name)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
     let page_total: i64 = row
         .try_get("page_total")
         .map_err(|e| ApiError::Internal(e.to_string()))?;
-    let body: String = row
-        .try_get("body")
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
-    Ok(Outcome { page_total, body })
+    let body = column("body")?.unwrap_or_default();
+    let (status, headers) = sql_engine::response::guc_overrides(
+        column("response_headers")?.as_deref(),
+        column("response_status")?.as_deref(),
+    )?;
+    Ok(Outcome {
+        page_total,
+        body,
+        status,
+        headers,
+    })
 }

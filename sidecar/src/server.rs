@@ -51,8 +51,11 @@ fn error_reply(e: &ApiError) -> Reply {
     reply(r.status, r.headers, r.body)
 }
 
+/// A request header as UTF-8 (hand-offs carry raw UTF-8, which `to_str` would refuse).
 fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
-    req.headers().get(name).and_then(|v| v.to_str().ok())
+    req.headers()
+        .get(name)
+        .and_then(|v| std::str::from_utf8(v.as_bytes()).ok())
 }
 
 impl App {
@@ -78,8 +81,8 @@ impl App {
                     let last = h.offset + out.page_total.unsigned_abs() - 1;
                     format!("{}-{last}/*", h.offset)
                 };
-                reply(
-                    200,
+                let mut r = reply(
+                    out.status.unwrap_or(200),
                     vec![
                         (
                             "content-type",
@@ -88,7 +91,18 @@ impl App {
                         ("content-range", range),
                     ],
                     out.body,
-                )
+                );
+                // `response.headers` replace PostgREST's own headers of the same name.
+                for (name, value) in out.headers {
+                    let (Ok(name), Ok(value)) = (
+                        hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                        hyper::header::HeaderValue::from_str(&value),
+                    ) else {
+                        return error_reply(&ApiError::ResponseHeaders);
+                    };
+                    r.headers_mut().insert(name, value);
+                }
+                r
             }
             Err(e) => error_reply(&e),
         }

@@ -59,6 +59,12 @@ pub enum ApiError {
     /// The sidecar refused a hand-off that the filter did not authenticate.
     #[error("The request was not authenticated by the pgmesh filter")]
     HandoffRejected(String),
+    /// PGRST111: `response.headers` is not a JSON array of single-key objects with string values.
+    #[error("response.headers guc must be a JSON array composed of objects with a single key and a string value")]
+    ResponseHeaders,
+    /// PGRST112: `response.status` is not a valid status code.
+    #[error("response.status guc must be a valid status code")]
+    ResponseStatus,
     /// PGRSTX00: a bug or an unexpected state inside pgmesh.
     #[error("Internal server error")]
     Internal(String),
@@ -113,6 +119,8 @@ impl ApiError {
                 hint.clone(),
             ),
             HandoffRejected(why) => (s("PGMESH401"), 401, Some(why.clone()), None),
+            ResponseHeaders => (s("PGRST111"), 500, None, None),
+            ResponseStatus => (s("PGRST112"), 500, None, None),
             Internal(details) => (s("PGRSTX00"), 500, Some(details.clone()), None),
         }
     }

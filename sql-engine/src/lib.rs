@@ -10,6 +10,7 @@ pub mod handoff;
 pub mod plan;
 pub mod query;
 pub mod request;
+pub mod response;
 pub mod schema;
 pub mod settings;
 pub mod sql;

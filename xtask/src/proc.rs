@@ -28,6 +28,8 @@ fn spawner() -> &'static Mutex<Sender<Job>> {
 
 fn spawn_here(cmd: &mut Command, user: Option<(u32, u32)>, signal: i32) -> io::Result<Child> {
     use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
     // SAFETY: only async-signal-safe libc calls run between fork and exec.
     unsafe {
         cmd.pre_exec(move || {
@@ -46,6 +48,10 @@ fn spawn_here(cmd: &mut Command, user: Option<(u32, u32)>, signal: i32) -> io::R
             // Set after the uid change: changing credentials clears the parent-death signal.
             if libc::prctl(libc::PR_SET_PDEATHSIG, signal as libc::c_ulong) != 0 {
                 return Err(io::Error::last_os_error());
+            }
+            // The launcher died before the signal was armed: do not outlive it.
+            if libc::getppid() != parent {
+                libc::_exit(1);
             }
             Ok(())
         });
@@ -83,14 +89,26 @@ pub fn spawn(cmd: Command, user: Option<(u32, u32)>, signal: i32) -> io::Result<
     rx.recv().map_err(|_| io::Error::other("spawner gone"))?
 }
 
-/// Sends `signal` to a child and waits for it.
+/// Sends `signal` to a child that is still running, waits up to 10 s, then kills it.
 pub fn stop(child: &mut Child, signal: i32) {
+    // A child already reaped must not be signalled: its pid may belong to another process now.
+    if !matches!(child.try_wait(), Ok(None)) {
+        return;
+    }
     if let Ok(pid) = i32::try_from(child.id()) {
-        // SAFETY: kill on the pid of our own child.
+        // SAFETY: kill on the pid of our own child, which has not been reaped.
         unsafe {
             libc::kill(pid, signal);
         }
     }
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while std::time::Instant::now() < deadline {
+        if !matches!(child.try_wait(), Ok(None)) {
+            return;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let _ = child.kill();
     let _ = child.wait();
 }
 

@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod auth;
+mod context;
 mod errors;
 mod lifecycle;
 mod operators;
