@@ -8,10 +8,7 @@ pub type Overrides = (Option<u16>, Vec<(String, String)>);
 
 /// Reads `response.headers` (a JSON array of single-key objects with string values) and
 /// `response.status` (an integer status code), as PostgREST does.
-pub fn guc_overrides(
-    headers: Option<&str>,
-    status: Option<&str>,
-) -> Result<Overrides, ApiError> {
+pub fn guc_overrides(headers: Option<&str>, status: Option<&str>) -> Result<Overrides, ApiError> {
     let status = match status {
         None => None,
         Some(s) => Some(
