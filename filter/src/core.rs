@@ -5,8 +5,10 @@ use std::rc::Rc;
 
 use jwt_compact::alg::Hs256Key;
 use serde_json::{Map, Value};
-use sql_engine::handoff::{self, Handoff};
+use sql_engine::handoff::{self, Handoff, ResponseShape};
+use sql_engine::media::Format;
 use sql_engine::plan::Plan;
+use sql_engine::request::RequestHead;
 use sql_engine::schema::SchemaCache;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 use sql_engine::ApiError;
@@ -114,9 +116,15 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         .as_deref()
         .ok_or(ApiError::SchemaCacheNotLoaded)?;
     let (path, query) = req.path.split_once('?').unwrap_or((req.path, ""));
-    let (plan, statement) =
-        sql_engine::build_statement(req.method, path, query, cache, &state.settings)?;
+    let head = RequestHead {
+        method: req.method,
+        path,
+        query,
+        headers: req.headers,
+    };
+    let (plan, statements) = sql_engine::build(&head, cache, &state.settings)?;
     let Plan::Read(read) = &plan;
+    let singular = matches!(read.format, Format::Object { .. });
 
     let handoff = Handoff {
         role: identity.role,
@@ -127,12 +135,21 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         headers: request_headers_json(req.headers),
         schema: read.schema.clone(),
         read_only: true,
-        offset: read.offset,
+        timezone: read.preferences.timezone.clone(),
+        shape: ResponseShape {
+            content_type: read.format.content_type().to_string(),
+            singular,
+            offset: read.offset,
+            count: read.count,
+            max_rows: read.max_rows,
+            preference_applied: read.preferences.applied_for_read(),
+        },
         ts_ms: req.now_ms,
         nonce: req.nonce.clone(),
         ..Handoff::default()
     }
-    .with_statement(statement);
+    .with_statement(statements.main)
+    .with_explain(statements.explain);
     let (document, signature) = handoff::sign(
         &state.handoff_key,
         req.method,

@@ -44,6 +44,19 @@ impl ToSql for TextParam<'_> {
     to_sql_checked!();
 }
 
+/// A `json` (or text) value as its text: in the binary protocol `json` is sent as plain text.
+struct JsonText(String);
+
+impl<'a> postgres_types::FromSql<'a> for JsonText {
+    fn from_sql(_ty: &Type, raw: &'a [u8]) -> Result<Self, Box<dyn Error + Sync + Send>> {
+        Ok(JsonText(std::str::from_utf8(raw)?.to_string()))
+    }
+
+    fn accepts(ty: &Type) -> bool {
+        *ty == Type::JSON || *ty == Type::TEXT
+    }
+}
+
 pub fn pool(config: &Config) -> Result<Pool, String> {
     let mut pg = tokio_postgres::Config::from_str(config.db_uri.expose())
         .map_err(|e| format!("db-uri: {e}"))?;
@@ -67,14 +80,15 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
-/// What the main statement returned.
+/// The response, decided inside the transaction (so that a refusal such as a singular
+/// response over two rows rolls back).
 pub struct Outcome {
-    pub page_total: i64,
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
     pub body: String,
-    /// `response.status` set by the pre-request function or the query.
-    pub status: Option<u16>,
-    /// `response.headers` set by the pre-request function or the query.
-    pub headers: Vec<(String, String)>,
+    /// `response.headers` set by the pre-request function or the query; they replace
+    /// headers of the same name.
+    pub extra_headers: Vec<(String, String)>,
 }
 
 fn pg_error(e: &tokio_postgres::Error, authenticated: bool) -> ApiError {
@@ -158,6 +172,9 @@ async fn in_transaction(
         ("request.path", &h.path),
         ("request.headers", &h.headers),
     ];
+    if let Some(tz) = &h.timezone {
+        settings.push(("timezone", tz));
+    }
     settings.extend(
         config
             .app_settings
@@ -195,18 +212,61 @@ async fn in_transaction(
         row.try_get(name)
             .map_err(|e| ApiError::Internal(e.to_string()))
     };
-    let page_total: i64 = row
-        .try_get("page_total")
-        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let count = |name: &str| -> Result<Option<i64>, ApiError> {
+        row.try_get(name)
+            .map_err(|e| ApiError::Internal(e.to_string()))
+    };
+    let page_total = count("page_total")?.unwrap_or(0).max(0).unsigned_abs();
+    let exact = count("total_result_set")?;
     let body = column("body")?.unwrap_or_default();
+    let planned = if h.explain_sql.is_empty() {
+        None
+    } else {
+        planned_rows(tx, h).await?
+    };
     let (status, headers) = sql_engine::response::guc_overrides(
         column("response_headers")?.as_deref(),
         column("response_status")?.as_deref(),
     )?;
-    Ok(Outcome {
+    let counted = sql_engine::response::Counted {
         page_total,
+        exact,
+        planned,
+    };
+    let (default_status, response_headers) =
+        sql_engine::response::read_response(&h.shape, counted)?;
+    Ok(Outcome {
+        status: status.unwrap_or(default_status),
+        headers: response_headers,
         body,
-        status,
-        headers,
+        extra_headers: headers,
     })
+}
+
+/// The planner's row estimate for the count query: `[0]."Plan"."Plan Rows"` of its EXPLAIN.
+async fn planned_rows(
+    tx: &deadpool_postgres::Transaction<'_>,
+    h: &Handoff,
+) -> Result<Option<i64>, ApiError> {
+    let params: Vec<TextParam> = h
+        .explain_params
+        .iter()
+        .map(|p| TextParam(p.as_deref()))
+        .collect();
+    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
+    let row = tx
+        .query_one(&h.explain_sql, &refs)
+        .await
+        .map_err(|e| pg_error(&e, h.authenticated))?;
+    let JsonText(plan) = row
+        .try_get(0)
+        .map_err(|e| ApiError::Internal(e.to_string()))?;
+    let value: serde_json::Value =
+        serde_json::from_str(&plan).map_err(|e| ApiError::Internal(e.to_string()))?;
+    Ok(value
+        .get(0)
+        .and_then(|v| v.get("Plan"))
+        .and_then(|v| v.get("Plan Rows"))
+        .and_then(serde_json::Value::as_f64)
+        .map(|rows| rows as i64))
 }

@@ -75,25 +75,9 @@ impl App {
         };
         match db::run(&self.pool, &self.config, &h).await {
             Ok(out) => {
-                let range = if out.page_total <= 0 {
-                    String::from("*/*")
-                } else {
-                    let last = h.offset + out.page_total.unsigned_abs() - 1;
-                    format!("{}-{last}/*", h.offset)
-                };
-                let mut r = reply(
-                    out.status.unwrap_or(200),
-                    vec![
-                        (
-                            "content-type",
-                            String::from("application/json; charset=utf-8"),
-                        ),
-                        ("content-range", range),
-                    ],
-                    out.body,
-                );
+                let mut r = reply(out.status, out.headers, out.body);
                 // `response.headers` replace PostgREST's own headers of the same name.
-                for (name, value) in out.headers {
+                for (name, value) in out.extra_headers {
                     let (Ok(name), Ok(value)) = (
                         hyper::header::HeaderName::from_bytes(name.as_bytes()),
                         hyper::header::HeaderValue::from_str(&value),

@@ -13,6 +13,18 @@ pub enum ApiError {
     /// PGRST103: a negative limit or an empty range.
     #[error("Requested range not satisfiable")]
     InvalidRange { details: String },
+    /// PGRST107: no media type in `Accept` can be produced.
+    #[error("None of these media types are available: {0}")]
+    MediaTypeUnavailable(String),
+    /// PGRST116: a singular response (`vnd.pgrst.object`) over other than one row.
+    #[error("Cannot coerce the result to a single JSON object")]
+    NotSingular(u64),
+    /// PGRST122: unknown preferences with `handling=strict`.
+    #[error("Invalid preferences given with handling=strict")]
+    InvalidPreferences(String),
+    /// PGRST103: the page starts past the counted rows.
+    #[error("Requested range not satisfiable")]
+    OffsetBeyondTotal { offset: u64, total: i64 },
     /// PGRST117: a method PostgREST does not serve on this path.
     #[error("Unsupported HTTP method: {0}")]
     UnsupportedMethod(String),
@@ -96,6 +108,27 @@ impl ApiError {
             QueryParam { details, .. } => (s("PGRST100"), 400, Some(details.clone()), None),
             InvalidRange { details } => (s("PGRST103"), 416, Some(details.clone()), None),
             UnsupportedMethod(_) => (s("PGRST117"), 405, None, None),
+            OffsetBeyondTotal { offset, total } => (
+                s("PGRST103"),
+                416,
+                Some(format!(
+                    "An offset of {offset} was requested, but there are only {total} rows."
+                )),
+                None,
+            ),
+            MediaTypeUnavailable(_) => (s("PGRST107"), 406, None, None),
+            NotSingular(n) => (
+                s("PGRST116"),
+                406,
+                Some(format!("The result contains {n} rows")),
+                None,
+            ),
+            InvalidPreferences(list) => (
+                s("PGRST122"),
+                400,
+                Some(format!("Invalid preferences: {list}")),
+                None,
+            ),
             InvalidPath => (s("PGRST125"), 404, None, None),
             NotImplemented(what) => (s("PGRST127"), 400, Some(what.clone()), None),
             TableNotFound { .. } => (s("PGRST205"), 404, None, None),
@@ -173,6 +206,9 @@ impl ApiError {
                     "www-authenticate",
                     String::from("Bearer error=\"insufficient_scope\", error_description=\"insufficient privileges\""),
                 ))
+            }
+            ApiError::OffsetBeyondTotal { total, .. } => {
+                headers.push(("content-range", format!("*/{total}")))
             }
             ApiError::SchemaCacheNotLoaded | ApiError::DbConnection(_) => {
                 headers.push(("retry-after", String::from("0")))

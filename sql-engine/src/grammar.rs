@@ -596,31 +596,9 @@ pub fn order(input: &str) -> Result<Vec<OrderTerm>, ApiError> {
         .map_err(|e| into_api_error("order", input, e))
 }
 
-/// Reads a non-negative integer; `None` when it is not one.
-fn natural(input: &str) -> Option<i64> {
+/// `limit=`/`offset=` values: an integer, or `None` (PostgREST ignores values that are not).
+pub fn integer(input: &str) -> Option<i64> {
     input.trim().parse::<i64>().ok()
-}
-
-/// `limit=N`. PostgREST ignores a value that is not a number; a negative one is a range error.
-pub fn limit(input: &str) -> Result<Option<u64>, ApiError> {
-    match natural(input) {
-        None => Ok(None),
-        Some(n) if n < 0 => Err(ApiError::InvalidRange {
-            details: String::from("Limit should be greater than or equal to zero."),
-        }),
-        Some(n) => Ok(Some(n.unsigned_abs())),
-    }
-}
-
-/// `offset=N`. A value that is not a number is ignored, as in PostgREST.
-pub fn offset(input: &str) -> Result<u64, ApiError> {
-    match natural(input) {
-        None => Ok(0),
-        Some(n) if n < 0 => Err(ApiError::InvalidRange {
-            details: String::from("Offset should be greater than or equal to zero."),
-        }),
-        Some(n) => Ok(n.unsigned_abs()),
-    }
 }
 
 #[cfg(test)]
@@ -731,14 +709,10 @@ mod tests {
     }
 
     #[test]
-    fn limits() {
-        assert_eq!(limit("10"), Ok(Some(10)));
-        assert_eq!(limit("abc"), Ok(None));
-        assert_eq!(
-            limit("-1").map_err(|e| e.code()),
-            Err("PGRST103".to_string())
-        );
-        assert_eq!(offset("3"), Ok(3));
+    fn integers() {
+        assert_eq!(integer("10"), Some(10));
+        assert_eq!(integer("abc"), None);
+        assert_eq!(integer("-1"), Some(-1));
     }
 }
 

@@ -5,6 +5,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::prefer::Count;
 use crate::sql::Statement;
 
 /// Path the filter routes planned queries to.
@@ -41,18 +42,45 @@ pub struct Handoff {
     pub schema: String,
     /// Whether the transaction must be READ ONLY.
     pub read_only: bool,
-    /// First row of the page, for `Content-Range`.
-    pub offset: u64,
+    /// `Prefer: timezone=…`, set as the transaction's `timezone`.
+    pub timezone: Option<String>,
+    /// `EXPLAIN (FORMAT JSON)` of the count query (planned and estimated counts), or empty.
+    pub explain_sql: String,
+    pub explain_params: Vec<Option<String>>,
+    /// How to turn the result into a response.
+    pub shape: ResponseShape,
     /// Milliseconds since the Unix epoch when the filter signed.
     pub ts_ms: u64,
     /// Unique per hand-off; the sidecar refuses a nonce it has seen.
     pub nonce: String,
 }
 
+/// What the sidecar needs to build a read's response around PostgreSQL's body.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ResponseShape {
+    pub content_type: String,
+    /// `vnd.pgrst.object`: exactly one row, or 406.
+    pub singular: bool,
+    /// First row of the page, for `Content-Range`.
+    pub offset: u64,
+    pub count: Option<Count>,
+    pub max_rows: Option<u64>,
+    /// The `Preference-Applied` header, if any.
+    pub preference_applied: Option<String>,
+}
+
 impl Handoff {
     pub fn with_statement(mut self, st: Statement) -> Self {
         self.sql = st.sql;
         self.params = st.params;
+        self
+    }
+
+    pub fn with_explain(mut self, st: Option<Statement>) -> Self {
+        if let Some(st) = st {
+            self.explain_sql = st.sql;
+            self.explain_params = st.params;
+        }
         self
     }
 }

@@ -7,7 +7,9 @@
 pub mod error;
 pub mod grammar;
 pub mod handoff;
+pub mod media;
 pub mod plan;
+pub mod prefer;
 pub mod query;
 pub mod request;
 pub mod response;
@@ -17,7 +19,19 @@ pub mod sql;
 
 pub use error::ApiError;
 
-/// From request line to statement: parse, plan against the cache, render.
+/// From request head to statements: parse, plan against the cache, render.
+pub fn build<'a>(
+    head: &request::RequestHead<'_>,
+    cache: &'a schema::SchemaCache,
+    settings: &settings::ApiSettings,
+) -> Result<(plan::Plan<'a>, query::Statements), ApiError> {
+    let request = request::parse_request(head)?;
+    let plan = plan::plan(request, cache, settings)?;
+    let statements = query::statements(&plan);
+    Ok((plan, statements))
+}
+
+/// [`build`] for a GET without headers: the main statement only (tests, benchmarks).
 pub fn build_statement<'a>(
     method: &str,
     path: &str,
@@ -25,8 +39,11 @@ pub fn build_statement<'a>(
     cache: &'a schema::SchemaCache,
     settings: &settings::ApiSettings,
 ) -> Result<(plan::Plan<'a>, sql::Statement), ApiError> {
-    let request = request::parse_request(method, path, query)?;
-    let plan = plan::plan(request, cache, settings)?;
-    let statement = query::statement(&plan);
-    Ok((plan, statement))
+    let head = request::RequestHead {
+        method,
+        path,
+        query,
+        headers: &[],
+    };
+    build(&head, cache, settings).map(|(p, s)| (p, s.main))
 }

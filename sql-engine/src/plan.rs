@@ -2,6 +2,8 @@
 //! `db-max-rows`, and says how the response is shaped.
 
 use crate::error::ApiError;
+use crate::media::Format;
+use crate::prefer::{Count, Preferences};
 use crate::request::{ApiRequest, Filter, LogicTree, OrderTerm, ReadRequest, SelectItem};
 use crate::schema::{SchemaCache, Table};
 use crate::settings::ApiSettings;
@@ -20,7 +22,13 @@ pub struct ReadPlan<'a> {
     /// `limit`, capped by `db-max-rows`.
     pub limit: Option<u64>,
     pub offset: u64,
+    /// Whether the client's page is less than everything (a limit or an offset).
+    pub paged: bool,
+    pub max_rows: Option<u64>,
     pub headers_only: bool,
+    pub format: Format,
+    pub count: Option<Count>,
+    pub preferences: Preferences,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,6 +72,11 @@ fn plan_read<'a>(
         order: read.order,
         limit,
         offset: read.offset,
+        paged: read.limit.is_some() || read.offset > 0,
+        max_rows: settings.db_max_rows,
         headers_only: read.headers_only,
+        format: read.format,
+        count: read.preferences.count,
+        preferences: read.preferences,
     })
 }

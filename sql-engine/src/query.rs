@@ -1,37 +1,122 @@
 //! Renders a plan as PostgREST's SQL shape: a `pgrst_source` CTE and one outer row carrying the
 //! page count and the JSON body built by PostgreSQL.
 
+use crate::media::Format;
 use crate::plan::{Plan, ReadPlan};
+use crate::prefer::Count;
 use crate::request::{
     Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation, Operator,
     OrderTerm, Quantifier, SelectItem,
 };
 use crate::sql::{Sql, Statement};
 
-/// The main statement for a plan. Its one result row has the columns `total_result_set`,
-/// `page_total`, `body`, `response_headers`, `response_status`.
-pub fn statement(plan: &Plan<'_>) -> Statement {
+/// What the sidecar runs for a plan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Statements {
+    /// One result row: `total_result_set`, `page_total`, `body`, `response_headers`,
+    /// `response_status`.
+    pub main: Statement,
+    /// `EXPLAIN (FORMAT JSON)` of the count query, for planned and estimated counts.
+    pub explain: Option<Statement>,
+}
+
+pub fn statements(plan: &Plan<'_>) -> Statements {
     match plan {
-        Plan::Read(read) => read_statement(read).render(),
+        Plan::Read(read) => Statements {
+            main: read_statement(read).render(),
+            explain: matches!(read.count, Some(Count::Planned | Count::Estimated)).then(|| {
+                let mut e = Sql::new();
+                e.push("EXPLAIN (FORMAT JSON) ").append(count_query(read));
+                e.render()
+            }),
+        },
     }
+}
+
+/// The main statement alone.
+pub fn statement(plan: &Plan<'_>) -> Statement {
+    statements(plan).main
 }
 
 fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("WITH pgrst_source AS (")
         .append(source_query(plan))
-        .push(") ");
-    q.push(
-        "SELECT null::bigint AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ",
-    );
-    if plan.headers_only {
-        q.push("''::text AS body, ");
-    } else {
-        q.push("coalesce(json_agg(_postgrest_t), '[]')::text AS body, ");
+        .push(")");
+    // A separate count runs only when the page may hold fewer rows than the whole result.
+    let exact_needed = matches!(plan.count, Some(Count::Exact | Count::Estimated));
+    let separate_count = exact_needed && (plan.paged || plan.max_rows.is_some());
+    if separate_count {
+        q.push(", pgrst_source_count AS (")
+            .append(count_query(plan));
+        if let (Some(Count::Estimated), Some(max)) = (plan.count, plan.max_rows) {
+            q.push(" LIMIT ").param(max.saturating_add(1).to_string());
+        }
+        q.push(")");
     }
+    q.push(" SELECT ");
+    if separate_count {
+        q.push("(SELECT pg_catalog.count(*) FROM pgrst_source_count)");
+    } else if exact_needed {
+        q.push("pg_catalog.count(_postgrest_t)");
+    } else {
+        q.push("null::bigint");
+    }
+    q.push(" AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ");
+    q.push(body_expression(plan));
+    q.push(" AS body, ");
     q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
     q.push("nullif(current_setting('response.status', true), '') AS response_status ");
     q.push("FROM (SELECT * FROM pgrst_source) _postgrest_t");
+    q
+}
+
+/// The body, built by PostgreSQL in the negotiated format.
+fn body_expression(plan: &ReadPlan<'_>) -> &'static str {
+    if plan.headers_only {
+        return "''::text";
+    }
+    match plan.format {
+        Format::Json { strip_nulls: false } => "coalesce(json_agg(_postgrest_t), '[]')::text",
+        Format::Json { strip_nulls: true } => {
+            "coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')::text"
+        }
+        Format::Object { strip_nulls: false } => {
+            "coalesce((json_agg(_postgrest_t)->0)::text, 'null')"
+        }
+        Format::Object { strip_nulls: true } => {
+            "coalesce(json_strip_nulls(json_agg(_postgrest_t)->0)::text, 'null')"
+        }
+        Format::Csv => {
+            "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r)::text AS k \
+             FROM (SELECT row_to_json(hh) AS r FROM pgrst_source AS hh LIMIT 1) s) a) \
+             || chr(10) || coalesce(string_agg(substring(_postgrest_t::text, 2, \
+             length(_postgrest_t::text) - 2), chr(10)), '')"
+        }
+    }
+}
+
+/// `SELECT 1 FROM <table> WHERE <filters>`: what counts rows, without the page.
+fn count_query(plan: &ReadPlan<'_>) -> Sql {
+    let mut q = Sql::new();
+    q.push("SELECT 1 FROM ")
+        .append(qualified(plan))
+        .append(where_clause(plan));
+    q
+}
+
+/// ` WHERE <filters AND logic trees>`, or nothing.
+fn where_clause(plan: &ReadPlan<'_>) -> Sql {
+    let mut q = Sql::new();
+    let conditions = plan
+        .filters
+        .iter()
+        .map(|f| filter(plan, f))
+        .chain(plan.logic.iter().map(|t| logic_tree(plan, t)));
+    for (i, condition) in conditions.enumerate() {
+        q.push(if i == 0 { " WHERE " } else { " AND " });
+        q.append(condition);
+    }
     q
 }
 
@@ -90,16 +175,9 @@ fn source_query(plan: &ReadPlan<'_>) -> Sql {
         }
         q.append(select_item(plan, item));
     }
-    q.push(" FROM ").append(qualified(plan));
-    let conditions = plan
-        .filters
-        .iter()
-        .map(|f| filter(plan, f))
-        .chain(plan.logic.iter().map(|t| logic_tree(plan, t)));
-    for (i, condition) in conditions.enumerate() {
-        q.push(if i == 0 { " WHERE " } else { " AND " });
-        q.append(condition);
-    }
+    q.push(" FROM ")
+        .append(qualified(plan))
+        .append(where_clause(plan));
     for (i, term) in plan.order.iter().enumerate() {
         q.push(if i == 0 { " ORDER BY " } else { ", " });
         q.append(order_term(plan, term));

@@ -7,6 +7,8 @@ use std::fmt;
 
 use crate::error::ApiError;
 use crate::grammar;
+use crate::media::{self, Format};
+use crate::prefer::Preferences;
 
 /// What the client asked for.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -24,10 +26,34 @@ pub struct ReadRequest {
     /// `and=(…)`, `or=(…)`, `not.and=(…)`, `not.or=(…)`: ANDed with the filters.
     pub logic: Vec<LogicTree>,
     pub order: Vec<OrderTerm>,
+    /// The page: `limit`/`offset` intersected with the `Range` header (GET only).
     pub limit: Option<u64>,
     pub offset: u64,
     /// HEAD: headers only, no body.
     pub headers_only: bool,
+    pub format: Format,
+    pub preferences: Preferences,
+}
+
+/// The parts of an HTTP request that shape an API request.
+#[derive(Debug, Clone, Copy)]
+pub struct RequestHead<'a> {
+    pub method: &'a str,
+    /// The path, without the query string.
+    pub path: &'a str,
+    pub query: &'a str,
+    /// Header names in lower case; repeated headers appear repeatedly.
+    pub headers: &'a [(String, String)],
+}
+
+impl<'a> RequestHead<'a> {
+    /// Every value of a header, in order.
+    pub fn header_values(&self, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+        self.headers
+            .iter()
+            .filter(move |(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
 }
 
 /// A column, optionally followed by a JSON path: `data->phones->0->>number`.
@@ -318,8 +344,9 @@ pub struct OrderTerm {
 }
 
 /// Reads a request line into the typed request: method, path (no query) and raw query string.
-pub fn parse_request(method: &str, path: &str, query: &str) -> Result<ApiRequest, ApiError> {
-    let table = parse_path(path)?;
+pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
+    let method = head.method;
+    let table = parse_path(head.path)?;
     let headers_only = match method {
         "GET" => false,
         "HEAD" => true,
@@ -339,13 +366,16 @@ pub fn parse_request(method: &str, path: &str, query: &str) -> Result<ApiRequest
         limit: None,
         offset: 0,
         headers_only,
+        format: Format::Json { strip_nulls: false },
+        preferences: Preferences::default(),
     };
-    for (key, value) in parse_query_string(query) {
+    let (mut limit, mut offset) = (None, None);
+    for (key, value) in parse_query_string(head.query) {
         match key.as_str() {
             "select" => read.select = grammar::select(&value)?,
             "order" => read.order = grammar::order(&value)?,
-            "limit" => read.limit = grammar::limit(&value)?,
-            "offset" => read.offset = grammar::offset(&value)?,
+            "limit" => limit = grammar::integer(&value),
+            "offset" => offset = grammar::integer(&value),
             "and" | "or" | "not.and" | "not.or" => {
                 read.logic.push(grammar::logic_tree(&key, &value)?)
             }
@@ -358,7 +388,67 @@ pub fn parse_request(method: &str, path: &str, query: &str) -> Result<ApiRequest
             _ => read.filters.push(grammar::filter(&key, &value)?),
         }
     }
+    let header_range = match method {
+        "GET" => head.header_values("range").next().and_then(range_header),
+        _ => None,
+    };
+    (read.offset, read.limit) = page(limit, offset, header_range)?;
+    read.format = media::negotiate(head.header_values("accept"))?;
+    read.preferences = Preferences::parse(head.header_values("prefer"));
+    read.preferences.check_strict()?;
     Ok(ApiRequest::Read(read))
+}
+
+/// `Range: a-b` or `a-` (anything else is ignored, as in PostgREST): lower and upper bound.
+fn range_header(value: &str) -> Option<(i64, Option<i64>)> {
+    let (lower, upper) = value.split_once('-')?;
+    let digits = |s: &str| !s.is_empty() && s.bytes().all(|b| b.is_ascii_digit());
+    if !digits(lower) || !(upper.is_empty() || digits(upper)) {
+        return None;
+    }
+    let lower = lower.parse().ok()?;
+    let upper = if upper.is_empty() {
+        None
+    } else {
+        Some(upper.parse().ok()?)
+    };
+    Some((lower, upper))
+}
+
+/// The page as PostgREST computes it: the `limit`/`offset` range intersected with the `Range`
+/// header; `limit=0` alone is an empty page; an empty intersection is a 416.
+fn page(
+    limit: Option<i64>,
+    offset: Option<i64>,
+    header: Option<(i64, Option<i64>)>,
+) -> Result<(u64, Option<u64>), ApiError> {
+    let offset = offset.unwrap_or(0).max(0);
+    if let Some((lower, Some(upper))) = header {
+        if lower > upper {
+            return Err(ApiError::InvalidRange {
+                details: String::from(
+                    "The lower boundary must be lower than or equal to the upper boundary in the Range header.",
+                ),
+            });
+        }
+    }
+    if limit == Some(0) && offset == 0 {
+        return Ok((0, Some(0)));
+    }
+    let query_upper = limit.map(|l| offset.saturating_add(l).saturating_sub(1));
+    let (header_lower, header_upper) = header.unwrap_or((0, None));
+    let lower = offset.max(header_lower);
+    let upper = match (query_upper, header_upper) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    };
+    match upper {
+        Some(u) if u < lower => Err(ApiError::InvalidRange {
+            details: String::from("Limit should be greater than or equal to zero."),
+        }),
+        Some(u) => Ok((lower.unsigned_abs(), Some((u - lower + 1).unsigned_abs()))),
+        None => Ok((lower.unsigned_abs(), None)),
+    }
 }
 
 /// `actors.name` or `actors.or`: a key with a dot outside quotes and JSON paths.
@@ -592,6 +682,61 @@ pub fn comma_list<T: fmt::Display>(items: &[T]) -> String {
 mod tests {
     use super::*;
 
+    fn parse(method: &str, path: &str, query: &str) -> Result<ApiRequest, ApiError> {
+        parse_with(method, path, query, &[])
+    }
+
+    fn parse_with(
+        method: &str,
+        path: &str,
+        query: &str,
+        headers: &[(&str, &str)],
+    ) -> Result<ApiRequest, ApiError> {
+        let headers: Vec<(String, String)> = headers
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        parse_request(&RequestHead {
+            method,
+            path,
+            query,
+            headers: &headers,
+        })
+    }
+
+    fn page_of(query: &str, range: Option<&str>) -> Result<(u64, Option<u64>), String> {
+        let headers: Vec<(&str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
+        match parse_with("GET", "/films", query, &headers) {
+            Ok(ApiRequest::Read(r)) => Ok((r.offset, r.limit)),
+            Err(e) => Err(e.to_response().body),
+        }
+    }
+
+    #[test]
+    fn ranges_combine_as_in_postgrest() {
+        assert_eq!(page_of("", None), Ok((0, None)));
+        assert_eq!(page_of("limit=10&offset=5", None), Ok((5, Some(10))));
+        assert_eq!(page_of("", Some("0-19")), Ok((0, Some(20))));
+        assert_eq!(page_of("", Some("5-")), Ok((5, None)));
+        assert_eq!(page_of("limit=5", Some("2-19")), Ok((2, Some(3))));
+        assert_eq!(page_of("offset=-3", None), Ok((0, None)));
+        assert_eq!(page_of("limit=0", Some("3-5")), Ok((0, Some(0))));
+        assert_eq!(page_of("limit=abc", None), Ok((0, None)));
+        assert_eq!(
+            page_of("", Some("items=0-9")),
+            Ok((0, None)),
+            "other forms are ignored"
+        );
+        insta::assert_snapshot!(page_of("", Some("5-1")).err().unwrap_or_default(), @r#"{"code":"PGRST103","details":"The lower boundary must be lower than or equal to the upper boundary in the Range header.","hint":null,"message":"Requested range not satisfiable"}"#);
+        insta::assert_snapshot!(page_of("limit=-1", None).err().unwrap_or_default(), @r#"{"code":"PGRST103","details":"Limit should be greater than or equal to zero.","hint":null,"message":"Requested range not satisfiable"}"#);
+        assert!(page_of("offset=3", Some("0-1")).is_err());
+        let head = parse_with("HEAD", "/films", "", &[("range", "0-1")]);
+        assert!(
+            matches!(head, Ok(ApiRequest::Read(ReadRequest { limit: None, .. }))),
+            "HEAD ignores Range"
+        );
+    }
+
     #[test]
     fn query_string_decodes_plus_and_percent() {
         assert_eq!(
@@ -606,20 +751,20 @@ mod tests {
 
     #[test]
     fn path_with_two_segments_is_invalid() {
-        assert_eq!(parse_request("GET", "/a/b", ""), Err(ApiError::InvalidPath));
+        assert_eq!(parse("GET", "/a/b", ""), Err(ApiError::InvalidPath));
     }
 
     #[test]
     fn trace_is_an_unsupported_method() {
         assert_eq!(
-            parse_request("TRACE", "/films", "").map_err(|e| e.code()),
+            parse("TRACE", "/films", "").map_err(|e| e.code()),
             Err("PGRST117".to_string())
         );
     }
 
     #[test]
     fn full_slice_request_parses() {
-        let r = parse_request(
+        let r = parse(
             "GET",
             "/films",
             "select=id,title&year=gte.1990&order=id.desc&limit=2&offset=1",

@@ -2,6 +2,74 @@
 //! settings a function or the pre-request hook may set.
 
 use crate::error::ApiError;
+use crate::handoff::ResponseShape;
+use crate::prefer::Count;
+
+/// What the main statement (and the count's EXPLAIN) returned.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Counted {
+    /// Rows in the page.
+    pub page_total: u64,
+    /// `total_result_set`: the exact count, when one was made.
+    pub exact: Option<i64>,
+    /// The planner's estimate from EXPLAIN, when one was asked for.
+    pub planned: Option<i64>,
+}
+
+/// Response headers with fixed names.
+pub type Headers = Vec<(&'static str, String)>;
+
+/// The total PostgREST reports for a count preference.
+fn total(shape: &ResponseShape, c: Counted) -> Option<i64> {
+    match shape.count? {
+        Count::Exact => c.exact,
+        Count::Planned => c.planned,
+        Count::Estimated => {
+            let exact = c.exact?;
+            let over_max = shape
+                .max_rows
+                .is_none_or(|m| exact > i64::try_from(m).unwrap_or(i64::MAX));
+            Some(if over_max {
+                exact.max(c.planned.unwrap_or(exact))
+            } else {
+                exact
+            })
+        }
+    }
+}
+
+/// Status and headers of a successful read, or the error PostgREST gives instead
+/// (406 PGRST116 for a singular response over other than one row, 416 PGRST103 past the end).
+pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers), ApiError> {
+    if shape.singular && c.page_total != 1 {
+        return Err(ApiError::NotSingular(c.page_total));
+    }
+    let total = total(shape, c);
+    let lower = shape.offset;
+    let range = match (c.page_total, total) {
+        (0, _) | (_, Some(0)) => String::from("*"),
+        (n, _) => format!("{lower}-{}", lower + n - 1),
+    };
+    let total_text = total.map_or_else(|| String::from("*"), |t| t.to_string());
+    let status = match total {
+        Some(t) if i64::try_from(lower).unwrap_or(i64::MAX) > t => {
+            return Err(ApiError::OffsetBeyondTotal {
+                offset: lower,
+                total: t,
+            })
+        }
+        Some(t) if i64::try_from(c.page_total).unwrap_or(i64::MAX) < t => 206,
+        _ => 200,
+    };
+    let mut headers = vec![
+        ("content-type", shape.content_type.clone()),
+        ("content-range", format!("{range}/{total_text}")),
+    ];
+    if let Some(applied) = &shape.preference_applied {
+        headers.push(("preference-applied", applied.clone()));
+    }
+    Ok((status, headers))
+}
 
 /// The status and headers PostgreSQL asked for.
 pub type Overrides = (Option<u16>, Vec<(String, String)>);
@@ -42,6 +110,95 @@ pub fn guc_overrides(headers: Option<&str>, status: Option<&str>) -> Result<Over
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn shape(offset: u64, count: Option<Count>, max_rows: Option<u64>) -> ResponseShape {
+        ResponseShape {
+            content_type: "application/json; charset=utf-8".into(),
+            offset,
+            count,
+            max_rows,
+            ..ResponseShape::default()
+        }
+    }
+
+    fn range(
+        s: &ResponseShape,
+        page_total: u64,
+        exact: Option<i64>,
+        planned: Option<i64>,
+    ) -> String {
+        match read_response(
+            s,
+            Counted {
+                page_total,
+                exact,
+                planned,
+            },
+        ) {
+            Ok((status, h)) => format!(
+                "{status} {}",
+                h.iter()
+                    .find(|(k, _)| *k == "content-range")
+                    .map(|(_, v)| v.as_str())
+                    .unwrap_or("")
+            ),
+            Err(e) => format!("{} {}", e.status(), e.to_response().body),
+        }
+    }
+
+    #[test]
+    fn content_range_and_status_follow_postgrest() {
+        assert_eq!(range(&shape(0, None, None), 15, None, None), "200 0-14/*");
+        assert_eq!(range(&shape(0, None, None), 0, None, None), "200 */*");
+        assert_eq!(
+            range(&shape(0, Some(Count::Exact), None), 15, Some(15), None),
+            "200 0-14/15"
+        );
+        assert_eq!(
+            range(&shape(10, Some(Count::Exact), None), 5, Some(100), None),
+            "206 10-14/100"
+        );
+        assert_eq!(
+            range(&shape(0, Some(Count::Exact), None), 0, Some(0), None),
+            "200 */0"
+        );
+        assert_eq!(
+            range(&shape(0, Some(Count::Planned), None), 2, None, Some(7)),
+            "206 0-1/7"
+        );
+        insta::assert_snapshot!(range(&shape(20, Some(Count::Exact), None), 0, Some(15), None), @r#"416 {"code":"PGRST103","details":"An offset of 20 was requested, but there are only 15 rows.","hint":null,"message":"Requested range not satisfiable"}"#);
+    }
+
+    #[test]
+    fn estimated_counts_switch_at_max_rows() {
+        // Up to db-max-rows the exact count stands; above it, the larger of exact and planned.
+        assert_eq!(
+            range(
+                &shape(0, Some(Count::Estimated), Some(10)),
+                5,
+                Some(5),
+                Some(900)
+            ),
+            "200 0-4/5"
+        );
+        assert_eq!(
+            range(
+                &shape(0, Some(Count::Estimated), Some(10)),
+                10,
+                Some(11),
+                Some(900)
+            ),
+            "206 0-9/900"
+        );
+    }
+
+    #[test]
+    fn singular_needs_exactly_one_row() {
+        let mut s = shape(0, None, None);
+        s.singular = true;
+        assert_eq!(range(&s, 1, None, None), "200 0-0/*");
+        insta::assert_snapshot!(range(&s, 2, None, None), @r#"406 {"code":"PGRST116","details":"The result contains 2 rows","hint":null,"message":"Cannot coerce the result to a single JSON object"}"#);
+    }
 
     #[test]
     fn valid_overrides() {

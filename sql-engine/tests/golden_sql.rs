@@ -129,3 +129,64 @@ fn logic_trees_and_quantifiers() {
         "or=(id.lt.3,not.and(tags.cs.{a},doc.like(any).{a*,*b}))&not.or=(id.is.null,id.in.(5,6))"
     ));
 }
+
+fn render_head(query: &str, headers: &[(&str, &str)], max_rows: Option<u64>) -> String {
+    let cache = cache();
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let head = sql_engine::request::RequestHead {
+        method: "GET",
+        path: "/films",
+        query,
+        headers: &headers,
+    };
+    match sql_engine::build(&head, &cache, &settings(max_rows)) {
+        Ok((_, st)) => {
+            let explain = st
+                .explain
+                .map(|e| format!("\n{}\n{:?}", e.sql, e.params))
+                .unwrap_or_default();
+            format!("{}\n{:?}{explain}", st.main.sql, st.main.params)
+        }
+        Err(e) => format!("error: {}", e.to_response().body),
+    }
+}
+
+#[test]
+fn exact_count_of_a_page_uses_a_count_cte() {
+    insta::assert_snapshot!(render_head(
+        "year=gt.2000&limit=2",
+        &[("prefer", "count=exact")],
+        None
+    ));
+}
+
+#[test]
+fn exact_count_without_a_page_counts_the_result() {
+    insta::assert_snapshot!(render_head(
+        "year=gt.2000",
+        &[("prefer", "count=exact")],
+        None
+    ));
+}
+
+#[test]
+fn estimated_count_is_capped_at_max_rows_and_explained() {
+    insta::assert_snapshot!(render_head(
+        "year=gt.2000",
+        &[("prefer", "count=estimated")],
+        Some(100)
+    ));
+}
+
+#[test]
+fn singular_and_csv_bodies() {
+    insta::assert_snapshot!(render_head(
+        "id=eq.1",
+        &[("accept", "application/vnd.pgrst.object+json")],
+        None
+    ));
+    insta::assert_snapshot!(render_head("id=eq.1", &[("accept", "text/csv")], None));
+}

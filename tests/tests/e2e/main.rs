@@ -8,5 +8,6 @@ mod context;
 mod errors;
 mod lifecycle;
 mod operators;
+mod pages;
 mod read;
 mod trust;

@@ -1,0 +1,143 @@
+//! The `Prefer` header (RFC 7240) as PostgREST reads it: every `Prefer` header, split on commas,
+//! each token matched exactly; the first occurrence of a preference wins.
+
+use crate::error::ApiError;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Count {
+    Exact,
+    Planned,
+    Estimated,
+}
+
+impl Count {
+    pub fn name(self) -> &'static str {
+        match self {
+            Count::Exact => "exact",
+            Count::Planned => "planned",
+            Count::Estimated => "estimated",
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Handling {
+    Strict,
+    Lenient,
+}
+
+/// Preferences a client stated. Those that only writes use are kept for them, as tokens.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub count: Option<Count>,
+    pub handling: Option<Handling>,
+    pub timezone: Option<String>,
+    /// Known preferences that apply to writes (`return=`, `resolution=`, `missing=`, `tx=`,
+    /// `max-affected=`), in the order given.
+    pub write_tokens: Vec<String>,
+    /// Tokens PostgREST does not know, in the order given.
+    pub invalid: Vec<String>,
+}
+
+const WRITE_TOKENS: [&str; 9] = [
+    "resolution=merge-duplicates",
+    "resolution=ignore-duplicates",
+    "return=representation",
+    "return=minimal",
+    "return=headers-only",
+    "missing=default",
+    "missing=null",
+    "tx=commit",
+    "tx=rollback",
+];
+
+impl Preferences {
+    /// Reads every `Prefer` header value, in order.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        let mut p = Preferences::default();
+        for token in values.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+            match token {
+                "count=exact" => p.count = p.count.or(Some(Count::Exact)),
+                "count=planned" => p.count = p.count.or(Some(Count::Planned)),
+                "count=estimated" => p.count = p.count.or(Some(Count::Estimated)),
+                "handling=strict" => p.handling = p.handling.or(Some(Handling::Strict)),
+                "handling=lenient" => p.handling = p.handling.or(Some(Handling::Lenient)),
+                t if t.starts_with("timezone=") => {
+                    if p.timezone.is_none() {
+                        p.timezone = Some(t["timezone=".len()..].to_string());
+                    }
+                }
+                t if WRITE_TOKENS.contains(&t) || t.starts_with("max-affected=") => {
+                    p.write_tokens.push(t.to_string())
+                }
+                t => p.invalid.push(t.to_string()),
+            }
+        }
+        p
+    }
+
+    /// With `handling=strict`, any preference PostgREST does not know is a 400.
+    pub fn check_strict(&self) -> Result<(), ApiError> {
+        if self.handling == Some(Handling::Strict) && !self.invalid.is_empty() {
+            return Err(ApiError::InvalidPreferences(self.invalid.join(", ")));
+        }
+        Ok(())
+    }
+
+    /// `Preference-Applied` for a read: count, handling, timezone, in PostgREST's order.
+    pub fn applied_for_read(&self) -> Option<String> {
+        let mut applied = Vec::new();
+        if let Some(c) = self.count {
+            applied.push(format!("count={}", c.name()));
+        }
+        match self.handling {
+            Some(Handling::Strict) => applied.push(String::from("handling=strict")),
+            Some(Handling::Lenient) => applied.push(String::from("handling=lenient")),
+            None => {}
+        }
+        if let Some(tz) = &self.timezone {
+            applied.push(format!("timezone={tz}"));
+        }
+        (!applied.is_empty()).then(|| applied.join(", "))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_occurrence_wins_across_headers() {
+        let p = Preferences::parse([
+            "count=planned, count=exact",
+            "handling=strict,count=estimated",
+        ]);
+        assert_eq!(p.count, Some(Count::Planned));
+        assert_eq!(p.handling, Some(Handling::Strict));
+        assert!(p.invalid.is_empty());
+        assert_eq!(
+            p.applied_for_read().as_deref(),
+            Some("count=planned, handling=strict")
+        );
+    }
+
+    #[test]
+    fn strict_handling_refuses_unknown_preferences() {
+        let p = Preferences::parse(["handling=strict, foo, bar=baz, count=none"]);
+        let e = p.check_strict().map_err(|e| e.to_response().body);
+        insta::assert_snapshot!(e.err().unwrap_or_default(), @r#"{"code":"PGRST122","details":"Invalid preferences: foo, bar=baz, count=none","hint":null,"message":"Invalid preferences given with handling=strict"}"#);
+        assert!(
+            Preferences::parse(["foo"]).check_strict().is_ok(),
+            "lenient by default"
+        );
+    }
+
+    #[test]
+    fn timezone_and_write_tokens() {
+        let p =
+            Preferences::parse(["timezone=America/Los_Angeles, return=minimal, max-affected=5"]);
+        assert_eq!(p.timezone.as_deref(), Some("America/Los_Angeles"));
+        assert_eq!(p.write_tokens, vec!["return=minimal", "max-affected=5"]);
+    }
+}
