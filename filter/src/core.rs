@@ -143,6 +143,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             count: read.count,
             max_rows: read.max_rows,
             preference_applied: read.preferences.applied_for_read(),
+            content_profile: read.content_profile.clone(),
         },
         ts_ms: req.now_ms,
         nonce: req.nonce.clone(),

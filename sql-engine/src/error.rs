@@ -13,6 +13,9 @@ pub enum ApiError {
     /// PGRST103: a negative limit or an empty range.
     #[error("Requested range not satisfiable")]
     InvalidRange { details: String },
+    /// PGRST106: `Accept-Profile`/`Content-Profile` names a schema that is not exposed.
+    #[error("The schema must be one of the following: {0}")]
+    InvalidSchema(String),
     /// PGRST107: no media type in `Accept` can be produced.
     #[error("None of these media types are available: {0}")]
     MediaTypeUnavailable(String),
@@ -117,6 +120,7 @@ impl ApiError {
                 None,
             ),
             MediaTypeUnavailable(_) => (s("PGRST107"), 406, None, None),
+            InvalidSchema(_) => (s("PGRST106"), 406, None, None),
             NotSingular(n) => (
                 s("PGRST116"),
                 406,

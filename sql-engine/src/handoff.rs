@@ -67,6 +67,8 @@ pub struct ResponseShape {
     pub max_rows: Option<u64>,
     /// The `Preference-Applied` header, if any.
     pub preference_applied: Option<String>,
+    /// The `Content-Profile` header (the schema, when several are exposed).
+    pub content_profile: Option<String>,
 }
 
 impl Handoff {

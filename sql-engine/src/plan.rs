@@ -25,6 +25,8 @@ pub struct ReadPlan<'a> {
     /// Whether the client's page is less than everything (a limit or an offset).
     pub paged: bool,
     pub max_rows: Option<u64>,
+    /// `Content-Profile` of the response: the schema, when several are exposed.
+    pub content_profile: Option<String>,
     pub headers_only: bool,
     pub format: Format,
     pub count: Option<Count>,
@@ -51,7 +53,11 @@ fn plan_read<'a>(
     cache: &'a SchemaCache,
     settings: &ApiSettings,
 ) -> Result<ReadPlan<'a>, ApiError> {
-    let schema = settings.default_schema().to_string();
+    let schema = match &read.profile {
+        None => settings.default_schema().to_string(),
+        Some(p) if settings.db_schemas.contains(p) => p.clone(),
+        Some(_) => return Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
+    };
     let Some(relation) = cache.table(&schema, &read.table) else {
         return Err(ApiError::TableNotFound {
             schema,
@@ -62,6 +68,7 @@ fn plan_read<'a>(
         (Some(l), Some(max)) => Some(l.min(max)),
         (l, max) => l.or(max),
     };
+    let content_profile = (settings.db_schemas.len() > 1).then(|| schema.clone());
     Ok(ReadPlan {
         schema,
         table: read.table,
@@ -73,6 +80,7 @@ fn plan_read<'a>(
         limit,
         offset: read.offset,
         paged: read.limit.is_some() || read.offset > 0,
+        content_profile,
         max_rows: settings.db_max_rows,
         headers_only: read.headers_only,
         format: read.format,

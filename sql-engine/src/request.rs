@@ -33,6 +33,8 @@ pub struct ReadRequest {
     pub headers_only: bool,
     pub format: Format,
     pub preferences: Preferences,
+    /// `Accept-Profile` (reads): the schema asked for, if any.
+    pub profile: Option<String>,
 }
 
 /// The parts of an HTTP request that shape an API request.
@@ -368,6 +370,10 @@ pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
         headers_only,
         format: Format::Json { strip_nulls: false },
         preferences: Preferences::default(),
+        profile: head
+            .header_values("accept-profile")
+            .next()
+            .map(|p| p.trim().to_string()),
     };
     let (mut limit, mut offset) = (None, None);
     for (key, value) in parse_query_string(head.query) {

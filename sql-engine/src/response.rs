@@ -68,6 +68,9 @@ pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers)
     if let Some(applied) = &shape.preference_applied {
         headers.push(("preference-applied", applied.clone()));
     }
+    if let Some(profile) = &shape.content_profile {
+        headers.push(("content-profile", profile.clone()));
+    }
     Ok((status, headers))
 }
 

@@ -10,4 +10,5 @@ mod lifecycle;
 mod operators;
 mod pages;
 mod read;
+mod relations;
 mod trust;
