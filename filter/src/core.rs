@@ -5,7 +5,7 @@ use std::rc::Rc;
 
 use jwt_compact::alg::Hs256Key;
 use serde_json::{Map, Value};
-use sql_engine::handoff::{self, Handoff, ResponseShape};
+use sql_engine::handoff::{self, Assembly, Handoff, ResponseShape};
 use sql_engine::media::Format;
 use sql_engine::plan::Plan;
 use sql_engine::request::RequestHead;
@@ -138,6 +138,13 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         timezone: read.preferences.timezone.clone(),
         shape: ResponseShape {
             content_type: read.format.content_type().to_string(),
+            assembly: match read.format {
+                _ if read.headers_only => Assembly::Nothing,
+                Format::Json { strip_nulls: false } => Assembly::Array,
+                Format::Json { strip_nulls: true } => Assembly::CompactArray,
+                Format::Object { .. } => Assembly::Object,
+                Format::Csv => Assembly::Csv,
+            },
             singular,
             offset: read.offset,
             count: read.count,

@@ -3,16 +3,21 @@
 //! the main statement, `COMMIT` (or `ROLLBACK` per `db-tx-end`).
 
 use std::error::Error;
+use std::io;
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
+use futures_util::StreamExt;
 use pgmesh_config::Config;
 use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
 use sql_engine::handoff::Handoff;
+use sql_engine::response::Counted;
 use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
+use tokio::sync::{mpsc, oneshot};
 
 /// A parameter sent untyped in text format: PostgreSQL infers its type, as with PostgREST.
 #[derive(Debug)]
@@ -80,17 +85,6 @@ pub fn pool(config: &Config) -> Result<Pool, String> {
         .map_err(|e| e.to_string())
 }
 
-/// The response, decided inside the transaction (so that a refusal such as a singular
-/// response over two rows rolls back).
-pub struct Outcome {
-    pub status: u16,
-    pub headers: Vec<(&'static str, String)>,
-    pub body: String,
-    /// `response.headers` set by the pre-request function or the query; they replace
-    /// headers of the same name.
-    pub extra_headers: Vec<(String, String)>,
-}
-
 fn pg_error(e: &tokio_postgres::Error, authenticated: bool) -> ApiError {
     match e.as_db_error() {
         Some(db) => ApiError::Postgres {
@@ -124,7 +118,54 @@ fn qualified_function(name: &str) -> String {
 /// parameters, but clients can vary them (aliases, column lists), so the cache is bounded.
 const STATEMENT_CACHE_MAX: usize = 256;
 
-pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, ApiError> {
+/// A result that fits in this many bytes is sent whole, with `Content-Length`.
+const WHOLE_BODY_MAX: usize = 256 * 1024;
+/// Once streaming, the body goes out in chunks of about this size.
+const CHUNK: usize = 64 * 1024;
+
+/// The response head, decided inside the transaction from the first row (so that a refusal,
+/// such as a singular response over two rows, rolls back and sends no body).
+pub struct Head {
+    pub status: u16,
+    pub headers: Vec<(&'static str, String)>,
+    /// `response.headers` set by the pre-request function or the query; they replace headers
+    /// of the same name.
+    pub extra_headers: Vec<(String, String)>,
+    /// The whole body when it is small; `None` when it follows as a stream.
+    pub body: Option<Bytes>,
+}
+
+/// Runs a read and delivers its response: the head (with the body when it is small) through
+/// `head`, then, for a large body, chunks through `body`. An error after streaming began is sent
+/// as an error chunk, which aborts the response; if the client goes away, the query is cancelled
+/// and the transaction rolled back.
+pub async fn run(
+    pool: Pool,
+    config: Arc<Config>,
+    h: Handoff,
+    head: oneshot::Sender<Result<Head, ApiError>>,
+    body: mpsc::Sender<io::Result<Bytes>>,
+) {
+    let mut head = Some(head);
+    if let Err(e) = stream_read(&pool, &config, &h, &mut head, &body).await {
+        match head.take() {
+            Some(tx) => {
+                let _ = tx.send(Err(e));
+            }
+            None => {
+                let _ = body.send(Err(io::Error::other(e.to_string()))).await;
+            }
+        }
+    }
+}
+
+async fn stream_read(
+    pool: &Pool,
+    config: &Config,
+    h: &Handoff,
+    head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
+    body: &mpsc::Sender<io::Result<Bytes>>,
+) -> Result<(), ApiError> {
     let mut client = pool.get().await.map_err(pool_error)?;
     let auth = h.authenticated;
     if client.statement_cache.size() > STATEMENT_CACHE_MAX {
@@ -139,8 +180,86 @@ pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, A
         .start()
         .await
         .map_err(|e| pg_error(&e, auth))?;
-    let result = in_transaction(&tx, config, h).await;
-    let ended = if result.is_ok() && config.db_tx_end.commits() {
+    prepare_request(&tx, config, h).await?;
+    // The planner's estimate is needed for the head, so it runs before the main query.
+    let planned = if h.explain_sql.is_empty() {
+        None
+    } else {
+        planned_rows(&tx, h).await?
+    };
+    let prepared = tx
+        .prepare_cached(&h.sql)
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    let rows = tx
+        .query_raw(&prepared, h.params.iter().map(|p| TextParam(p.as_deref())))
+        .await
+        .map_err(|e| pg_error(&e, auth))?;
+    futures_util::pin_mut!(rows);
+    let first = rows
+        .next()
+        .await
+        .ok_or_else(|| ApiError::Internal(String::from("the read returned no row")))?
+        .map_err(|e| pg_error(&e, auth))?;
+    let internal = |e: tokio_postgres::Error| ApiError::Internal(e.to_string());
+    let page_total = first
+        .try_get::<_, i64>("page_total")
+        .map_err(internal)?
+        .max(0)
+        .unsigned_abs();
+    let counted = Counted {
+        page_total,
+        exact: first.try_get("total_result_set").map_err(internal)?,
+        planned,
+    };
+    let (status_override, extra_headers) = sql_engine::response::guc_overrides(
+        first
+            .try_get::<_, Option<&str>>("response_headers")
+            .map_err(internal)?,
+        first
+            .try_get::<_, Option<&str>>("response_status")
+            .map_err(internal)?,
+    )?;
+    let (status, headers) = sql_engine::response::read_response(&h.shape, counted)?;
+    let csv_header: Option<&str> = first.try_get("csv_header").map_err(internal)?;
+    let (open, separator, close) = h.shape.assembly.framing(csv_header.unwrap_or(""));
+
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    buf.extend_from_slice(open.as_bytes());
+    if let Some(text) = first.try_get::<_, Option<&str>>("body").map_err(internal)? {
+        buf.extend_from_slice(text.as_bytes());
+    }
+    let mut head_value = Some(Head {
+        status: status_override.unwrap_or(status),
+        headers,
+        extra_headers,
+        body: None,
+    });
+    while let Some(row) = rows.next().await {
+        let row = row.map_err(|e| pg_error(&e, auth))?;
+        if let Some(text) = row.try_get::<_, Option<&str>>("body").map_err(internal)? {
+            buf.extend_from_slice(separator.as_bytes());
+            buf.extend_from_slice(text.as_bytes());
+        }
+        let threshold = if head_value.is_some() {
+            WHOLE_BODY_MAX
+        } else {
+            CHUNK
+        };
+        if buf.len() >= threshold {
+            // Too big to send whole: send the head now and stream the rest.
+            if let (Some(value), Some(sender)) = (head_value.take(), head.take()) {
+                if sender.send(Ok(value)).is_err() {
+                    return cancel(&tx).await;
+                }
+            }
+            if body.send(Ok(buf.split().freeze())).await.is_err() {
+                return cancel(&tx).await;
+            }
+        }
+    }
+    buf.extend_from_slice(close.as_bytes());
+    let ended = if config.db_tx_end.commits() {
         tx.commit().await
     } else {
         tx.rollback().await
@@ -148,16 +267,32 @@ pub async fn run(pool: &Pool, config: &Config, h: &Handoff) -> Result<Outcome, A
     if let Err(e) = ended {
         // The connection's state is unknown: take it out of the pool rather than reuse it.
         let _ = deadpool_postgres::Object::take(client);
-        return Err(result.err().unwrap_or_else(|| pg_error(&e, auth)));
+        return Err(pg_error(&e, auth));
     }
-    result
+    match (head_value, head.take()) {
+        (Some(mut value), Some(sender)) => {
+            value.body = Some(buf.freeze());
+            let _ = sender.send(Ok(value));
+        }
+        _ => {
+            let _ = body.send(Ok(buf.freeze())).await;
+        }
+    }
+    Ok(())
 }
 
-async fn in_transaction(
+/// The client went away: stop the query in PostgreSQL; dropping the transaction rolls back.
+async fn cancel(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), ApiError> {
+    let _ = tx.cancel_token().cancel_query(tokio_postgres::NoTls).await;
+    Ok(())
+}
+
+/// The request's settings and the pre-request function, inside the transaction.
+async fn prepare_request(
     tx: &deadpool_postgres::Transaction<'_>,
     config: &Config,
     h: &Handoff,
-) -> Result<Outcome, ApiError> {
+) -> Result<(), ApiError> {
     let auth = h.authenticated;
     let search_path = std::iter::once(h.schema.as_str())
         .chain(config.db_extra_search_path.iter().map(String::as_str))
@@ -182,65 +317,21 @@ async fn in_transaction(
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let st = settings_statement(settings);
-    let params: Vec<TextParam> = st.params.iter().map(|p| TextParam(p.as_deref())).collect();
     let prepared = tx
         .prepare_cached(&st.sql)
         .await
         .map_err(|e| pg_error(&e, auth))?;
+    let params: Vec<TextParam> = st.params.iter().map(|p| TextParam(p.as_deref())).collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
     tx.query(&prepared, &refs)
         .await
         .map_err(|e| pg_error(&e, auth))?;
-
     if let Some(pre) = &config.db_pre_request {
         tx.batch_execute(&format!("select {}()", qualified_function(pre)))
             .await
             .map_err(|e| pg_error(&e, auth))?;
     }
-
-    let params: Vec<TextParam> = h.params.iter().map(|p| TextParam(p.as_deref())).collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let prepared = tx
-        .prepare_cached(&h.sql)
-        .await
-        .map_err(|e| pg_error(&e, auth))?;
-    let row = tx
-        .query_one(&prepared, &refs)
-        .await
-        .map_err(|e| pg_error(&e, auth))?;
-    let column = |name: &str| -> Result<Option<String>, ApiError> {
-        row.try_get(name)
-            .map_err(|e| ApiError::Internal(e.to_string()))
-    };
-    let count = |name: &str| -> Result<Option<i64>, ApiError> {
-        row.try_get(name)
-            .map_err(|e| ApiError::Internal(e.to_string()))
-    };
-    let page_total = count("page_total")?.unwrap_or(0).max(0).unsigned_abs();
-    let exact = count("total_result_set")?;
-    let body = column("body")?.unwrap_or_default();
-    let planned = if h.explain_sql.is_empty() {
-        None
-    } else {
-        planned_rows(tx, h).await?
-    };
-    let (status, headers) = sql_engine::response::guc_overrides(
-        column("response_headers")?.as_deref(),
-        column("response_status")?.as_deref(),
-    )?;
-    let counted = sql_engine::response::Counted {
-        page_total,
-        exact,
-        planned,
-    };
-    let (default_status, response_headers) =
-        sql_engine::response::read_response(&h.shape, counted)?;
-    Ok(Outcome {
-        status: status.unwrap_or(default_status),
-        headers: response_headers,
-        body,
-        extra_headers: headers,
-    })
+    Ok(())
 }
 
 /// The planner's row estimate for the count query: `[0]."Plan"."Plan Rows"` of its EXPLAIN.

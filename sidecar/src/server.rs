@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use deadpool_postgres::Pool;
-use http_body_util::Full;
+use futures_util::StreamExt;
+use http_body_util::combinators::BoxBody;
+use http_body_util::{BodyExt, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
@@ -27,16 +29,30 @@ use crate::{db, introspect};
 const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
 
 struct App {
-    config: Config,
+    config: Arc<Config>,
     pool: Pool,
     guard: Guard,
     schema: RwLock<Option<Arc<SchemaCache>>>,
 }
 
-type Reply = Response<Full<Bytes>>;
+type Reply = Response<BoxBody<Bytes, std::io::Error>>;
 
 fn reply(status: u16, headers: Vec<(&'static str, String)>, body: impl Into<Bytes>) -> Reply {
-    let mut r = Response::new(Full::new(body.into()));
+    with_body(
+        status,
+        headers,
+        Full::new(body.into())
+            .map_err(|never| match never {})
+            .boxed(),
+    )
+}
+
+fn with_body(
+    status: u16,
+    headers: Vec<(&'static str, String)>,
+    body: BoxBody<Bytes, std::io::Error>,
+) -> Reply {
+    let mut r = Response::new(body);
     *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
     for (k, v) in headers {
         if let Ok(v) = hyper::header::HeaderValue::from_str(&v) {
@@ -73,23 +89,44 @@ impl App {
             Ok(h) => h,
             Err(e) => return error_reply(&e),
         };
-        match db::run(&self.pool, &self.config, &h).await {
-            Ok(out) => {
-                let mut r = reply(out.status, out.headers, out.body);
-                // `response.headers` replace PostgREST's own headers of the same name.
-                for (name, value) in out.extra_headers {
-                    let (Ok(name), Ok(value)) = (
-                        hyper::header::HeaderName::from_bytes(name.as_bytes()),
-                        hyper::header::HeaderValue::from_str(&value),
-                    ) else {
-                        return error_reply(&ApiError::ResponseHeaders);
-                    };
-                    r.headers_mut().insert(name, value);
-                }
-                r
+        let (head_tx, head_rx) = tokio::sync::oneshot::channel();
+        let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        tokio::spawn(db::run(
+            self.pool.clone(),
+            Arc::clone(&self.config),
+            h,
+            head_tx,
+            body_tx,
+        ));
+        let head = match head_rx.await {
+            Ok(Ok(head)) => head,
+            Ok(Err(e)) => return error_reply(&e),
+            Err(_) => {
+                return error_reply(&ApiError::Internal(String::from(
+                    "the query task ended without an answer",
+                )))
             }
-            Err(e) => error_reply(&e),
+        };
+        let body = match head.body {
+            Some(bytes) => Full::new(bytes).map_err(|never| match never {}).boxed(),
+            None => {
+                let chunks = futures_util::stream::poll_fn(move |cx| body_rx.poll_recv(cx))
+                    .map(|chunk| chunk.map(hyper::body::Frame::data));
+                BodyExt::boxed(StreamBody::new(chunks))
+            }
+        };
+        let mut r = with_body(head.status, head.headers, body);
+        // `response.headers` replace PostgREST's own headers of the same name.
+        for (name, value) in head.extra_headers {
+            let (Ok(name), Ok(value)) = (
+                hyper::header::HeaderName::from_bytes(name.as_bytes()),
+                hyper::header::HeaderValue::from_str(&value),
+            ) else {
+                return error_reply(&ApiError::ResponseHeaders);
+            };
+            r.headers_mut().insert(name, value);
         }
+        r
     }
 
     fn schema(&self, req: &Request<Incoming>) -> Reply {
@@ -159,7 +196,7 @@ pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(
         .await
         .map_err(|e| format!("{listen}: {e}"))?;
     let app = Arc::new(App {
-        config,
+        config: Arc::new(config),
         pool,
         guard: Guard::new(key),
         schema: RwLock::new(None),

@@ -55,10 +55,40 @@ pub struct Handoff {
     pub nonce: String,
 }
 
+/// How the sidecar joins the rows' texts into the body.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Assembly {
+    /// `[row, \n row]`, as `json_agg` writes it; `[]` when empty.
+    #[default]
+    Array,
+    /// `[row,row]`: what `json_strip_nulls` makes of `json_agg`'s array.
+    CompactArray,
+    /// The single row itself.
+    Object,
+    /// The header line, a newline, the rows separated by newlines.
+    Csv,
+    /// HEAD: no body.
+    Nothing,
+}
+
+impl Assembly {
+    /// Bytes before the first row, between rows, and after the last row.
+    pub fn framing(self, csv_header: &str) -> (String, &'static str, &'static str) {
+        match self {
+            Assembly::Array => (String::from("["), ", \n ", "]"),
+            Assembly::CompactArray => (String::from("["), ",", "]"),
+            Assembly::Object | Assembly::Nothing => (String::new(), "", ""),
+            Assembly::Csv => (format!("{csv_header}\n"), "\n", ""),
+        }
+    }
+}
+
 /// What the sidecar needs to build a read's response around PostgreSQL's body.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ResponseShape {
     pub content_type: String,
+    pub assembly: Assembly,
     /// `vnd.pgrst.object`: exactly one row, or 406.
     pub singular: bool,
     /// First row of the page, for `Content-Range`.

@@ -13,8 +13,8 @@ use crate::sql::{Sql, Statement};
 /// What the sidecar runs for a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statements {
-    /// One result row: `total_result_set`, `page_total`, `body`, `response_headers`,
-    /// `response_status`.
+    /// One result row per row of the page (at least one): `total_result_set`, `page_total`,
+    /// `body`, `csv_header`, `response_headers`, `response_status`.
     pub main: Statement,
     /// `EXPLAIN (FORMAT JSON)` of the count query, for planned and estimated counts.
     pub explain: Option<Statement>,
@@ -38,6 +38,11 @@ pub fn statement(plan: &Plan<'_>) -> Statement {
     statements(plan).main
 }
 
+/// The main read statement. It returns one row per row of the page (at least one row, so an
+/// empty page still reports its counts): every row carries the page's row count (a window
+/// count, so it is known from the first row on, before any body byte is sent), the total, the
+/// row's own text in the negotiated format, and the `response.*` settings. The sidecar joins the
+/// rows exactly as `json_agg` would, streaming when the page is large.
 fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("WITH pgrst_source AS (")
@@ -58,41 +63,45 @@ fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     if separate_count {
         q.push("(SELECT pg_catalog.count(*) FROM pgrst_source_count)");
     } else if exact_needed {
-        q.push("pg_catalog.count(_postgrest_t)");
+        q.push("coalesce(pgrst_rows.page_total, 0)");
     } else {
         q.push("null::bigint");
     }
-    q.push(" AS total_result_set, pg_catalog.count(_postgrest_t) AS page_total, ");
-    q.push(body_expression(plan));
-    q.push(" AS body, ");
+    q.push(" AS total_result_set, coalesce(pgrst_rows.page_total, 0) AS page_total, ");
+    q.push("pgrst_rows.body AS body, pgrst_rows.csv_header AS csv_header, ");
     q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
     q.push("nullif(current_setting('response.status', true), '') AS response_status ");
-    q.push("FROM (SELECT * FROM pgrst_source) _postgrest_t");
+    q.push("FROM (SELECT 1) pgrst_one LEFT JOIN LATERAL (SELECT pg_catalog.count(*) OVER () AS page_total, ");
+    q.push(row_body(plan));
+    q.push(" AS body, ");
+    q.push(if matches!(plan.format, Format::Csv) && !plan.headers_only {
+        "CASE WHEN pg_catalog.row_number() OVER () = 1 THEN (SELECT pg_catalog.string_agg(k, ',') \
+         FROM pg_catalog.json_object_keys(row_to_json(_postgrest_t)) AS k) END"
+    } else {
+        "NULL::text"
+    });
+    q.push(" AS csv_header FROM (SELECT * FROM pgrst_source) _postgrest_t) pgrst_rows ON true");
+    if plan.headers_only {
+        // HEAD needs the counts, which the first row carries, and no body.
+        q.push(" LIMIT 1");
+    }
     q
 }
 
-/// The body, built by PostgreSQL in the negotiated format.
-fn body_expression(plan: &ReadPlan<'_>) -> &'static str {
+/// One row's text in the negotiated format (the bytes `json_agg` or PostgREST's CSV would
+/// hold for it).
+fn row_body(plan: &ReadPlan<'_>) -> &'static str {
     if plan.headers_only {
-        return "''::text";
+        return "NULL::text";
     }
     match plan.format {
-        Format::Json { strip_nulls: false } => "coalesce(json_agg(_postgrest_t), '[]')::text",
-        Format::Json { strip_nulls: true } => {
-            "coalesce(json_strip_nulls(json_agg(_postgrest_t)), '[]')::text"
+        Format::Json { strip_nulls: false } | Format::Object { strip_nulls: false } => {
+            "row_to_json(_postgrest_t)::text"
         }
-        Format::Object { strip_nulls: false } => {
-            "coalesce((json_agg(_postgrest_t)->0)::text, 'null')"
+        Format::Json { strip_nulls: true } | Format::Object { strip_nulls: true } => {
+            "json_strip_nulls(row_to_json(_postgrest_t))::text"
         }
-        Format::Object { strip_nulls: true } => {
-            "coalesce(json_strip_nulls(json_agg(_postgrest_t)->0)::text, 'null')"
-        }
-        Format::Csv => {
-            "(SELECT coalesce(string_agg(a.k, ','), '') FROM (SELECT json_object_keys(r)::text AS k \
-             FROM (SELECT row_to_json(hh) AS r FROM pgrst_source AS hh LIMIT 1) s) a) \
-             || chr(10) || coalesce(string_agg(substring(_postgrest_t::text, 2, \
-             length(_postgrest_t::text) - 2), chr(10)), '')"
-        }
+        Format::Csv => "substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2)",
     }
 }
 

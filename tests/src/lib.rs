@@ -40,9 +40,20 @@ pub fn sidecar_bin() -> PathBuf {
 static SHARED: Mutex<Option<Arc<Stack>>> = Mutex::new(None);
 
 extern "C" fn stop_shared_stack() {
-    if let Ok(mut s) = SHARED.lock() {
-        s.take();
+    SHARED.lock().unwrap_or_else(|e| e.into_inner()).take();
+}
+
+/// Starts a stack, trying again a couple of times: a port picked as free can be taken by
+/// another process (an outgoing connection's ephemeral port) before the server binds it.
+fn start_with_retries(options: impl Fn() -> StackOptions) -> Stack {
+    let mut last = String::new();
+    for _ in 0..3 {
+        match Stack::start(options()) {
+            Ok(s) => return s,
+            Err(e) => last = e.to_string(),
+        }
     }
+    panic!("cannot start the stack: {last}")
 }
 
 /// The shared demo stack, with PostgreSQL logging every statement.
@@ -52,24 +63,21 @@ pub fn stack() -> Arc<Stack> {
     if let Some(s) = guard.as_ref() {
         return Arc::clone(s);
     }
-    let s = Arc::new(
-        Stack::start(StackOptions {
-            config_text: None,
-            extra_sql: Some(
-                std::fs::read_to_string(xtask::root().join("tests/fixtures/e2e.sql")).unwrap(),
-            ),
-            api_port: Some(xtask::free_port().unwrap()),
-            log_statements: true,
-            failure_policy: "FAIL_RELOAD".into(),
-            concurrency: 2,
-            wait_ready: true,
-            wasm: wasm(),
-            sidecar_bin: sidecar_bin(),
-            envoy_bin: envoy_bin(),
-            pg_bindir: Some(artifact("PGMESH_PG_BINDIR")),
-        })
-        .unwrap_or_else(|e| panic!("cannot start the stack: {e}")),
-    );
+    let s = Arc::new(start_with_retries(|| StackOptions {
+        config_text: None,
+        extra_sql: Some(
+            std::fs::read_to_string(xtask::root().join("tests/fixtures/e2e.sql")).unwrap(),
+        ),
+        api_port: Some(xtask::free_port().unwrap()),
+        log_statements: true,
+        failure_policy: "FAIL_RELOAD".into(),
+        concurrency: 2,
+        wait_ready: true,
+        wasm: wasm(),
+        sidecar_bin: sidecar_bin(),
+        envoy_bin: envoy_bin(),
+        pg_bindir: Some(artifact("PGMESH_PG_BINDIR")),
+    }));
     INIT.get_or_init(|| {
         // SAFETY: registering a plain extern "C" fn; it runs at process exit.
         #[allow(unsafe_code)]
@@ -90,25 +98,23 @@ pub fn stack_for_config(
 ) -> Stack {
     let shared = stack();
     let cluster = shared.cluster.as_ref().expect("shared stack has a cluster");
-    let port = xtask::free_port().unwrap();
     let config = format!(
-        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{JWT_SECRET}\"\nserver-port = {port}\n{extra_config}",
+        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{JWT_SECRET}\"\n{extra_config}",
         cluster.uri("authenticator")
     );
-    Stack::start(StackOptions {
-        config_text: Some(config),
+    start_with_retries(|| StackOptions {
+        config_text: Some(config.clone()),
         extra_sql: None,
-        api_port: None,
+        api_port: Some(xtask::free_port().unwrap()),
         log_statements: false,
         failure_policy: failure_policy.into(),
         concurrency,
         wait_ready: true,
-        wasm,
+        wasm: wasm.clone(),
         sidecar_bin: sidecar_bin(),
         envoy_bin: envoy_bin(),
         pg_bindir: None,
     })
-    .unwrap_or_else(|e| panic!("cannot start a stack for a config: {e}"))
 }
 
 pub fn get(path: &str) -> Response {

@@ -11,4 +11,5 @@ mod operators;
 mod pages;
 mod read;
 mod relations;
+mod streaming;
 mod trust;
