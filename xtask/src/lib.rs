@@ -2,6 +2,7 @@
 //! (PostgreSQL, sidecar, Envoy with the filter), a small HTTP client and a JWT helper. Used by
 //! `cargo xtask` and by the end-to-end tests.
 
+pub mod bench;
 pub mod http;
 pub mod install;
 pub mod postgres;

@@ -6,7 +6,8 @@ use std::process::{Command, ExitCode, Stdio};
 use xtask::stack::{Stack, StackOptions, DEMO_JWT_SECRET};
 use xtask::{install, proc, root, run, Result};
 
-const USAGE: &str = "usage: cargo xtask up [--config FILE] | cargo xtask test";
+const USAGE: &str =
+    "usage: cargo xtask up [--config FILE] | cargo xtask test | cargo xtask bench [stream]";
 
 fn up(args: &[String]) -> Result<()> {
     // Block the stop signals before any thread exists, so that all threads inherit the mask
@@ -159,6 +160,10 @@ fn main() -> ExitCode {
     let result = match args.first().map(String::as_str) {
         Some("up") => up(&args[1..]),
         Some("test") => test(),
+        Some("bench") => match args.get(1).map(String::as_str) {
+            Some("stream") | None => xtask::bench::stream(),
+            _ => Err(USAGE.into()),
+        },
         _ => Err(USAGE.into()),
     };
     match result {
