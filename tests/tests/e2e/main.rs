@@ -4,6 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code
 
 mod auth;
+mod conformance;
 mod context;
 mod errors;
 mod lifecycle;
