@@ -144,6 +144,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
                 Format::Json { strip_nulls: true } => Assembly::CompactArray,
                 Format::Object { .. } => Assembly::Object,
                 Format::Csv => Assembly::Csv,
+                Format::GeoJson => Assembly::FeatureCollection,
             },
             singular,
             offset: read.offset,

@@ -38,6 +38,14 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .query(RELATIONS, &[&TextParam(Some(&array))])
         .await
         .map_err(|e| e.to_string())?;
+    let postgis: bool = tx
+        .query_one(
+            "select exists (select 1 from pg_catalog.pg_extension where extname = 'postgis')",
+            &[],
+        )
+        .await
+        .and_then(|row| row.try_get(0))
+        .map_err(|e| e.to_string())?;
     tx.commit().await.map_err(|e| e.to_string())?;
 
     let mut tables: Vec<Table> = Vec::new();
@@ -69,7 +77,9 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             });
         }
     }
-    let content = serde_json::to_vec(&tables).map_err(|e| e.to_string())?;
+    let content = serde_json::to_vec(&(&tables, postgis)).map_err(|e| e.to_string())?;
     let version = hex::encode(&Sha256::digest(&content)[..8]);
-    Ok(SchemaCache::new(version, tables))
+    let mut cache = SchemaCache::new(version, tables);
+    cache.postgis = postgis;
+    Ok(cache)
 }

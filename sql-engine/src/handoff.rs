@@ -68,6 +68,8 @@ pub enum Assembly {
     Object,
     /// The header line, a newline, the rows separated by newlines.
     Csv,
+    /// A GeoJSON FeatureCollection around the rows' features, as `json_build_object` writes it.
+    FeatureCollection,
     /// HEAD: no body.
     Nothing,
 }
@@ -80,6 +82,11 @@ impl Assembly {
             Assembly::CompactArray => (String::from("["), ",", "]"),
             Assembly::Object | Assembly::Nothing => (String::new(), "", ""),
             Assembly::Csv => (format!("{csv_header}\n"), "\n", ""),
+            Assembly::FeatureCollection => (
+                String::from("{\"type\" : \"FeatureCollection\", \"features\" : ["),
+                ", ",
+                "]}",
+            ),
         }
     }
 }

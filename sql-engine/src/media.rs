@@ -11,6 +11,8 @@ pub enum Format {
     Object { strip_nulls: bool },
     /// `text/csv`
     Csv,
+    /// `application/geo+json`: a GeoJSON FeatureCollection (needs PostGIS).
+    GeoJson,
 }
 
 impl Format {
@@ -28,6 +30,7 @@ impl Format {
                 "application/vnd.pgrst.object+json; nulls=stripped; charset=utf-8"
             }
             Format::Csv => "text/csv; charset=utf-8",
+            Format::GeoJson => "application/geo+json; charset=utf-8",
         }
     }
 }
@@ -75,6 +78,7 @@ fn format_for(range: &MediaRange<'_>) -> Option<Format> {
             Some(Format::Object { strip_nulls })
         }
         "text/csv" => Some(Format::Csv),
+        "application/geo+json" => Some(Format::GeoJson),
         _ => None,
     }
 }

@@ -64,6 +64,11 @@ fn plan_read<'a>(
             table: read.table,
         });
     };
+    if read.format == Format::GeoJson && !cache.postgis {
+        return Err(ApiError::MediaTypeUnavailable(String::from(
+            "application/geo+json",
+        )));
+    }
     let limit = match (read.limit, settings.db_max_rows) {
         (Some(l), Some(max)) => Some(l.min(max)),
         (l, max) => l.or(max),

@@ -102,6 +102,7 @@ fn row_body(plan: &ReadPlan<'_>) -> &'static str {
             "json_strip_nulls(row_to_json(_postgrest_t))::text"
         }
         Format::Csv => "substring(_postgrest_t::text, 2, length(_postgrest_t::text) - 2)",
+        Format::GeoJson => "ST_AsGeoJSON(_postgrest_t)::text",
     }
 }
 

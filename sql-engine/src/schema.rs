@@ -11,6 +11,9 @@ pub struct SchemaCache {
     /// Changes whenever the content changes (a hash of it, chosen by the sidecar).
     pub version: String,
     pub tables: Vec<Table>,
+    /// Whether PostGIS is installed (`application/geo+json` needs it).
+    #[serde(default)]
+    pub postgis: bool,
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
@@ -46,6 +49,7 @@ impl SchemaCache {
         let mut cache = SchemaCache {
             version,
             tables,
+            postgis: false,
             index: HashMap::new(),
         };
         cache.reindex();

@@ -190,3 +190,20 @@ fn singular_and_csv_bodies() {
     ));
     insta::assert_snapshot!(render_head("id=eq.1", &[("accept", "text/csv")], None));
 }
+
+#[test]
+fn geojson_needs_postgis_in_the_schema_cache() {
+    let without = render_head("", &[("accept", "application/geo+json")], None);
+    assert!(without.contains("PGRST107"), "{without}");
+    let mut cache = cache();
+    cache.postgis = true;
+    let headers = vec![("accept".to_string(), "application/geo+json".to_string())];
+    let head = sql_engine::request::RequestHead {
+        method: "GET",
+        path: "/films",
+        query: "",
+        headers: &headers,
+    };
+    let built = sql_engine::build(&head, &cache, &settings(None)).map(|(_, s)| s.main.sql);
+    assert!(built.is_ok_and(|sql| sql.contains("ST_AsGeoJSON(_postgrest_t)::text")));
+}

@@ -27,7 +27,13 @@ pub fn postgres() -> Result<PathBuf> {
     if let Some(dir) = find_postgres() {
         return Ok(dir);
     }
-    eprintln!("xtask: installing PostgreSQL (apt-get install -y postgresql)");
+    apt_install("postgresql")?;
+    find_postgres().ok_or_else(|| "PostgreSQL was installed but initdb was not found".into())
+}
+
+/// `apt-get install -y <package>`, refreshing the package lists once if that fails.
+fn apt_install(package: &str) -> Result<()> {
+    eprintln!("xtask: installing {package} (apt-get install -y {package})");
     let apt = |args: &[&str]| {
         Command::new("apt-get")
             .args(args)
@@ -36,13 +42,36 @@ pub fn postgres() -> Result<PathBuf> {
             .map(|s| s.success())
             .unwrap_or(false)
     };
-    if !apt(&["install", "-y", "postgresql"]) {
+    if !apt(&["install", "-y", "--no-install-recommends", package]) {
         apt(&["update"]);
-        if !apt(&["install", "-y", "postgresql"]) {
-            return Err("apt-get install -y postgresql failed".into());
+        if !apt(&["install", "-y", "--no-install-recommends", package]) {
+            return Err(format!("apt-get install -y {package} failed").into());
         }
     }
-    find_postgres().ok_or_else(|| "PostgreSQL was installed but initdb was not found".into())
+    Ok(())
+}
+
+/// PostGIS for the PostgreSQL in `bindir` (the tests read `application/geo+json`).
+pub fn postgis(bindir: &Path) -> Result<()> {
+    let share = Command::new(bindir.join("pg_config"))
+        .arg("--sharedir")
+        .output();
+    let major = bindir
+        .parent()
+        .and_then(|p| p.file_name())
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let installed = match share {
+        Ok(out) if out.status.success() => {
+            let dir = String::from_utf8_lossy(&out.stdout).trim().to_string();
+            Path::new(&dir).join("extension/postgis.control").exists()
+        }
+        _ => false,
+    };
+    if installed {
+        return Ok(());
+    }
+    apt_install(&format!("postgresql-{major}-postgis-3"))
 }
 
 fn find_postgres() -> Option<PathBuf> {

@@ -72,6 +72,7 @@ fn cargo() -> Command {
 fn test() -> Result<()> {
     install::wasm_target()?;
     let pg = install::postgres()?;
+    install::postgis(&pg)?;
     let envoy = install::envoy()?;
     let artifacts = install::build(false, true)?;
 

@@ -209,3 +209,23 @@ fn strict_preferences_and_timezone() {
     assert_eq!(r.status, 400, "{r:?}");
     assert_eq!(r.json()["code"], "22023");
 }
+
+#[test]
+fn geojson_feature_collections_when_postgis_is_present() {
+    let r = get_with("/places?order=id", &[("Accept", "application/geo+json")]);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        hdr(&r, "content-type"),
+        "application/geo+json; charset=utf-8"
+    );
+    let expected = psql(
+        "select json_build_object('type', 'FeatureCollection', 'features', \
+         coalesce(json_agg(ST_AsGeoJSON(t)::json), '[]')) from (select * from api.places order by id) t",
+    );
+    assert_eq!(r.body, expected.trim_end_matches('\n'));
+    let empty = get_with("/places?id=eq.0", &[("Accept", "application/geo+json")]);
+    assert_eq!(
+        empty.body,
+        r#"{"type" : "FeatureCollection", "features" : []}"#
+    );
+}
