@@ -3,10 +3,11 @@
 use sql_engine::schema::{Column, SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
+/// One `api.films` relation with column types (JSON and full-text wrapping depend on them).
 fn cache() -> SchemaCache {
-    let col = |n: &str| Column {
+    let col = |n: &str, t: &str| Column {
         name: n.into(),
-        data_type: "text".into(),
+        data_type: t.into(),
         nullable: true,
     };
     SchemaCache::new(
@@ -14,7 +15,15 @@ fn cache() -> SchemaCache {
         vec![Table {
             schema: "api".into(),
             name: "films".into(),
-            columns: vec![col("id"), col("title"), col("year")],
+            columns: vec![
+                col("id", "integer"),
+                col("title", "text"),
+                col("year", "integer"),
+                col("data", "jsonb"),
+                col("tags", "text[]"),
+                col("doc", "text"),
+                col("tsv", "tsvector"),
+            ],
         }],
     )
 }
@@ -31,12 +40,46 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
     }
 }
 
-fn render(method: &str, query: &str, max_rows: Option<u64>) -> String {
+/// The statements for a request on `/films`: main SQL and parameters, then the EXPLAIN if any.
+fn render_request(
+    method: &str,
+    query: &str,
+    headers: &[(&str, &str)],
+    max_rows: Option<u64>,
+) -> String {
     let cache = cache();
-    match sql_engine::build_statement(method, "/films", query, &cache, &settings(max_rows)) {
-        Ok((_, st)) => format!("{}\n{:?}", st.sql, st.params),
+    let headers: Vec<(String, String)> = headers
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    let head = sql_engine::request::RequestHead {
+        method,
+        path: "/films",
+        query,
+        headers: &headers,
+    };
+    match sql_engine::build(&head, &cache, &settings(max_rows)) {
+        Ok((_, st)) => {
+            let explain = st
+                .explain
+                .map(|e| format!("\n{}\n{:?}", e.sql, e.params))
+                .unwrap_or_default();
+            format!("{}\n{:?}{explain}", st.main.sql, st.main.params)
+        }
         Err(e) => format!("error: {}", e.to_response().body),
     }
+}
+
+fn render(method: &str, query: &str, max_rows: Option<u64>) -> String {
+    render_request(method, query, &[], max_rows)
+}
+
+fn render_typed(query: &str) -> String {
+    render_request("GET", query, &[], None)
+}
+
+fn render_head(query: &str, headers: &[(&str, &str)], max_rows: Option<u64>) -> String {
+    render_request("GET", query, headers, max_rows)
 }
 
 #[test]
@@ -81,36 +124,6 @@ fn unknown_table_is_pgrst205() {
     );
 }
 
-fn typed_cache() -> SchemaCache {
-    let col = |n: &str, t: &str| Column {
-        name: n.into(),
-        data_type: t.into(),
-        nullable: true,
-    };
-    SchemaCache::new(
-        "v1".into(),
-        vec![Table {
-            schema: "api".into(),
-            name: "films".into(),
-            columns: vec![
-                col("id", "integer"),
-                col("data", "jsonb"),
-                col("tags", "text[]"),
-                col("doc", "text"),
-                col("tsv", "tsvector"),
-            ],
-        }],
-    )
-}
-
-fn render_typed(query: &str) -> String {
-    let cache = typed_cache();
-    match sql_engine::build_statement("GET", "/films", query, &cache, &settings(None)) {
-        Ok((_, st)) => format!("{}\n{:?}", st.sql, st.params),
-        Err(e) => format!("error: {}", e.to_response().body),
-    }
-}
-
 #[test]
 fn json_paths_wrap_non_json_columns() {
     insta::assert_snapshot!(render_typed(
@@ -128,30 +141,6 @@ fn logic_trees_and_quantifiers() {
     insta::assert_snapshot!(render_typed(
         "or=(id.lt.3,not.and(tags.cs.{a},doc.like(any).{a*,*b}))&not.or=(id.is.null,id.in.(5,6))"
     ));
-}
-
-fn render_head(query: &str, headers: &[(&str, &str)], max_rows: Option<u64>) -> String {
-    let cache = cache();
-    let headers: Vec<(String, String)> = headers
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect();
-    let head = sql_engine::request::RequestHead {
-        method: "GET",
-        path: "/films",
-        query,
-        headers: &headers,
-    };
-    match sql_engine::build(&head, &cache, &settings(max_rows)) {
-        Ok((_, st)) => {
-            let explain = st
-                .explain
-                .map(|e| format!("\n{}\n{:?}", e.sql, e.params))
-                .unwrap_or_default();
-            format!("{}\n{:?}{explain}", st.main.sql, st.main.params)
-        }
-        Err(e) => format!("error: {}", e.to_response().body),
-    }
 }
 
 #[test]

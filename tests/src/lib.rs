@@ -64,19 +64,13 @@ pub fn stack() -> Arc<Stack> {
         return Arc::clone(s);
     }
     let s = Arc::new(start_with_retries(|| StackOptions {
-        config_text: None,
         extra_sql: Some(
             std::fs::read_to_string(xtask::root().join("tests/fixtures/e2e.sql")).unwrap(),
         ),
         api_port: Some(xtask::free_port().unwrap()),
         log_statements: true,
-        failure_policy: "FAIL_RELOAD".into(),
-        concurrency: 2,
-        wait_ready: true,
-        wasm: wasm(),
-        sidecar_bin: sidecar_bin(),
-        envoy_bin: envoy_bin(),
         pg_bindir: Some(artifact("PGMESH_PG_BINDIR")),
+        ..StackOptions::new(wasm(), sidecar_bin(), envoy_bin())
     }));
     INIT.get_or_init(|| {
         // SAFETY: registering a plain extern "C" fn; it runs at process exit.
@@ -104,16 +98,10 @@ pub fn stack_for_config(
     );
     start_with_retries(|| StackOptions {
         config_text: Some(config.clone()),
-        extra_sql: None,
         api_port: Some(xtask::free_port().unwrap()),
-        log_statements: false,
         failure_policy: failure_policy.into(),
         concurrency,
-        wait_ready: true,
-        wasm: wasm.clone(),
-        sidecar_bin: sidecar_bin(),
-        envoy_bin: envoy_bin(),
-        pg_bindir: None,
+        ..StackOptions::new(wasm.clone(), sidecar_bin(), envoy_bin())
     })
 }
 

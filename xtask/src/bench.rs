@@ -50,16 +50,8 @@ pub fn stream() -> Result<()> {
     );
     let stack = Stack::start(StackOptions {
         config_text: Some(config),
-        extra_sql: None,
         api_port: Some(crate::free_port()?),
-        log_statements: false,
-        failure_policy: String::from("FAIL_RELOAD"),
-        concurrency: 2,
-        wait_ready: true,
-        wasm: artifacts.wasm,
-        sidecar_bin: artifacts.sidecar,
-        envoy_bin,
-        pg_bindir: None,
+        ..StackOptions::new(artifacts.wasm, artifacts.sidecar, envoy_bin)
     })?;
     let pids = stack.pids();
     let (sidecar, envoy) = match pids.as_slice() {

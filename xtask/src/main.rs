@@ -31,16 +31,8 @@ fn up(args: &[String]) -> Result<()> {
     let demo = config_text.is_none();
     let stack = Stack::start(StackOptions {
         config_text,
-        extra_sql: None,
-        api_port: None,
-        log_statements: false,
-        failure_policy: String::from("FAIL_RELOAD"),
-        concurrency: 2,
-        wait_ready: true,
-        wasm: artifacts.wasm,
-        sidecar_bin: artifacts.sidecar,
-        envoy_bin,
         pg_bindir,
+        ..StackOptions::new(artifacts.wasm, artifacts.sidecar, envoy_bin)
     })?;
     let api = &stack.api;
     println!(

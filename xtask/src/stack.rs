@@ -35,6 +35,25 @@ pub struct StackOptions {
     pub pg_bindir: Option<PathBuf>,
 }
 
+impl StackOptions {
+    /// The usual options: the demo, `FAIL_RELOAD`, two Envoy workers, wait until ready.
+    pub fn new(wasm: PathBuf, sidecar_bin: PathBuf, envoy_bin: PathBuf) -> Self {
+        StackOptions {
+            config_text: None,
+            extra_sql: None,
+            api_port: None,
+            log_statements: false,
+            failure_policy: String::from("FAIL_RELOAD"),
+            concurrency: 2,
+            wait_ready: true,
+            wasm,
+            sidecar_bin,
+            envoy_bin,
+            pg_bindir: None,
+        }
+    }
+}
+
 pub struct Stack {
     pub cluster: Option<Cluster>,
     pub config: Config,

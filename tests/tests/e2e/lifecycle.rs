@@ -190,16 +190,9 @@ fn before_the_schema_cache_loads_the_filter_answers_503_pgrst002() {
         config_text: Some(format!(
             "db-uri = \"postgres://authenticator@127.0.0.1:{dead_port}/postgres\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\nserver-port = {api_port}\n"
         )),
-        extra_sql: None,
-        api_port: None,
-        log_statements: false,
-        failure_policy: "FAIL_RELOAD".into(),
         concurrency: 1,
         wait_ready: false,
-        wasm: wasm(),
-        sidecar_bin: pgmesh_e2e::sidecar_bin(),
-        envoy_bin: pgmesh_e2e::envoy_bin(),
-        pg_bindir: None,
+        ..xtask::stack::StackOptions::new(wasm(), pgmesh_e2e::sidecar_bin(), pgmesh_e2e::envoy_bin())
     })
     .unwrap();
     let deadline = Instant::now() + Duration::from_secs(20);
