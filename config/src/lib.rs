@@ -51,6 +51,8 @@ pub struct Config {
     pub db_tx_end: TxEnd,
     pub db_extra_search_path: Vec<String>,
     pub db_pre_request: Option<String>,
+    /// `NOTIFY` channel for reloads, when enabled.
+    pub db_channel: Option<String>,
     /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
     pub jwt_secret: Option<Secret>,
     pub jwt_aud: Option<String>,
@@ -139,6 +141,8 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// Keys whose behaviour pgmesh builds today; any other key that is set is named in a warning.
 const BUILT: &[&str] = &[
+    "db-channel",
+    "db-channel-enabled",
     "db-uri",
     "db-schemas",
     "db-anon-role",
@@ -452,6 +456,13 @@ fn from_map(
         db_tx_end,
         db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
         db_pre_request: get("db-pre-request").map(String::from),
+        db_channel: {
+            let enabled = get("db-channel-enabled")
+                .map(|v| boolean("db-channel-enabled", v))
+                .transpose()?
+                .unwrap_or(true);
+            enabled.then(|| get("db-channel").unwrap_or("pgrst").to_string())
+        },
         jwt_secret,
         jwt_aud: get("jwt-aud").map(String::from),
         jwt_role_claim_key,
@@ -473,7 +484,7 @@ impl Config {
             jwt_aud: self.jwt_aud.clone(),
             jwt_role_claim_key: self.jwt_role_claim_key.clone(),
             sidecar_cluster: String::from("pgmesh_sidecar"),
-            schema_poll_ms: 2000,
+            schema_poll_ms: 1000,
         }
     }
 

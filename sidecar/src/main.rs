@@ -8,6 +8,7 @@
 mod db;
 mod guard;
 mod introspect;
+mod listener;
 mod server;
 
 use std::net::SocketAddr;

@@ -28,8 +28,8 @@ use crate::{db, introspect};
 /// The largest request head the sidecar reads: the hand-off travels in headers.
 const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
 
-struct App {
-    config: Arc<Config>,
+pub struct App {
+    pub config: Arc<Config>,
     pool: Pool,
     guard: Guard,
     schema: RwLock<Option<Arc<SchemaCache>>>,
@@ -75,6 +75,33 @@ fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
 }
 
 impl App {
+    /// Introspects again; a failed reload keeps the cache in use.
+    pub async fn reload_schema(&self) {
+        match introspect::load(&self.pool, &self.config.db_schemas).await {
+            Ok(cache) => {
+                let changed = self
+                    .schema
+                    .read()
+                    .ok()
+                    .and_then(|c| c.as_ref().map(|c| c.version != cache.version))
+                    .unwrap_or(true);
+                if changed {
+                    eprintln!(
+                        "pgmesh-sidecar: schema cache {} loaded ({} relations)",
+                        cache.version,
+                        cache.tables.len()
+                    );
+                }
+                if let Ok(mut slot) = self.schema.write() {
+                    *slot = Some(Arc::new(cache));
+                }
+            }
+            Err(e) => {
+                eprintln!("pgmesh-sidecar: schema cache reload failed, keeping the old one: {e}")
+            }
+        }
+    }
+
     fn admit(&self, req: &Request<Incoming>) -> Result<Handoff, ApiError> {
         self.guard.admit(
             req.method().as_str(),
@@ -202,6 +229,9 @@ pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(
         schema: RwLock::new(None),
     });
     tokio::spawn(load_schema(Arc::clone(&app)));
+    if let Some(channel) = app.config.db_channel.clone() {
+        tokio::spawn(crate::listener::listen(Arc::clone(&app), channel));
+    }
     eprintln!("pgmesh-sidecar: listening on {listen}");
     let shutdown = async {
         let mut term =

@@ -32,7 +32,7 @@ fn default_sidecar_cluster() -> String {
 }
 
 fn default_schema_poll_ms() -> u64 {
-    2000
+    1000
 }
 
 impl ApiSettings {

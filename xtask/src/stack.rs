@@ -64,6 +64,7 @@ pub struct Stack {
     pub handoff_key: String,
     pub dir: PathBuf,
     sidecar: Option<Child>,
+    sidecar_bin: PathBuf,
     envoy: Option<Child>,
 }
 
@@ -130,18 +131,12 @@ impl Stack {
             dir: dir.clone(),
             config,
             sidecar: None,
+            sidecar_bin: PathBuf::new(),
             envoy: None,
         };
 
-        let mut sidecar = Command::new(&opts.sidecar_bin);
-        sidecar
-            .args(["--listen", &format!("127.0.0.1:{sidecar_port}"), "--config"])
-            .arg(&config_file)
-            .env("PGMESH_HANDOFF_KEY", &stack.handoff_key)
-            .stdin(Stdio::null())
-            .stdout(log_file(&dir, "sidecar.log")?)
-            .stderr(log_file(&dir, "sidecar.log")?);
-        stack.sidecar = Some(proc::spawn(sidecar, None, libc::SIGTERM)?);
+        stack.sidecar_bin = opts.sidecar_bin.clone();
+        stack.start_sidecar()?;
 
         let filter_config = serde_json::to_string(&stack.config.api_settings())?;
         let yaml = render_envoy_yaml(
@@ -234,6 +229,36 @@ impl Stack {
         let text = std::fs::read_to_string(self.dir.join(name)).unwrap_or_default();
         let lines: Vec<&str> = text.lines().collect();
         lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+
+    fn start_sidecar(&mut self) -> Result<()> {
+        let mut sidecar = Command::new(&self.sidecar_bin);
+        sidecar
+            .args([
+                "--listen",
+                &format!("127.0.0.1:{}", self.sidecar_port),
+                "--config",
+            ])
+            .arg(self.dir.join("pgmesh.conf"))
+            .env("PGMESH_HANDOFF_KEY", &self.handoff_key)
+            .stdin(Stdio::null())
+            .stdout(log_file(&self.dir, "sidecar.log")?)
+            .stderr(log_file(&self.dir, "sidecar.log")?);
+        self.sidecar = Some(proc::spawn(sidecar, None, libc::SIGTERM)?);
+        Ok(())
+    }
+
+    /// Stops the sidecar, leaving Envoy and PostgreSQL running (tests of recovery).
+    pub fn stop_sidecar(&mut self) {
+        if let Some(mut s) = self.sidecar.take() {
+            proc::stop(&mut s, libc::SIGTERM);
+        }
+    }
+
+    /// Starts the sidecar again on the same port.
+    pub fn restart_sidecar(&mut self) -> Result<()> {
+        self.stop_sidecar();
+        self.start_sidecar()
     }
 
     /// Process ids of the sidecar and Envoy (and PostgreSQL's postmaster, if ours).

@@ -12,5 +12,6 @@ mod operators;
 mod pages;
 mod read;
 mod relations;
+mod reload;
 mod streaming;
 mod trust;

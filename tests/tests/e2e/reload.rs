@@ -1,0 +1,110 @@
+//! The schema cache follows the database: `NOTIFY pgrst, 'reload schema'` makes new tables
+//! visible with no failed request, and a restarted sidecar is picked up by itself.
+
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use pgmesh_e2e::{get, http, marker, psql, stack, stack_for_config, wasm};
+
+#[test]
+fn notify_reloads_the_schema_without_failing_requests_under_load() {
+    let api = stack().api.clone();
+    let table = marker("fresh").to_ascii_lowercase();
+    assert_eq!(
+        get(&format!("/{table}")).status,
+        404,
+        "the table does not exist yet"
+    );
+
+    // A small concurrent load for the whole reload.
+    let running = Arc::new(AtomicBool::new(true));
+    let (sent, failed) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+    let workers: Vec<_> = (0..4)
+        .map(|_| {
+            let (api, running, sent, failed) =
+                (api.clone(), running.clone(), sent.clone(), failed.clone());
+            std::thread::spawn(move || {
+                while running.load(Ordering::Relaxed) {
+                    let ok = http::get(&api, "/reload_target?select=id")
+                        .is_ok_and(|r| r.status == 200 && r.body == "[{\"id\":1}]");
+                    sent.fetch_add(1, Ordering::Relaxed);
+                    if !ok {
+                        failed.fetch_add(1, Ordering::Relaxed);
+                    }
+                }
+            })
+        })
+        .collect();
+
+    psql(&format!(
+        "alter table api.reload_target add column extra int default 7; \
+         create table api.{table} (id int); insert into api.{table} values (42); \
+         grant select on api.{table} to web_anon; notify pgrst, 'reload schema';"
+    ));
+    let changed_at = Instant::now();
+    let seen = loop {
+        let r = get(&format!("/{table}"));
+        if r.status == 200 {
+            assert_eq!(r.body, "[{\"id\":42}]");
+            break changed_at.elapsed();
+        }
+        assert_eq!(r.status, 404, "{r:?}");
+        assert!(
+            changed_at.elapsed() < Duration::from_secs(15),
+            "the new table never appeared"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    // Every worker may take a moment more; then the column is there too.
+    std::thread::sleep(Duration::from_millis(1500));
+    running.store(false, Ordering::Relaxed);
+    for w in workers {
+        w.join().unwrap();
+    }
+    assert_eq!(get(&format!("/{table}")).status, 200);
+    assert_eq!(get("/reload_target?select=extra").body, "[{\"extra\":7}]");
+    let (sent, failed) = (sent.load(Ordering::Relaxed), failed.load(Ordering::Relaxed));
+    eprintln!("new table served {seen:?} after NOTIFY; {sent} requests during the reload, {failed} failed");
+    assert!(
+        sent > 50,
+        "the load was too small to show anything ({sent})"
+    );
+    assert_eq!(failed, 0, "requests failed during the reload");
+}
+
+#[test]
+fn a_restarted_sidecar_is_picked_up_by_itself() {
+    let mut s = stack_for_config("", wasm(), "FAIL_RELOAD", 1);
+    assert_eq!(
+        http::get(&s.api, "/films?select=id&id=eq.1")
+            .unwrap()
+            .status,
+        200
+    );
+    s.stop_sidecar();
+    let r = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+    assert_eq!(r.status, 503, "{r:?}");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8"),
+        "Envoy's error is JSON"
+    );
+    s.restart_sidecar().unwrap();
+    let restarted = Instant::now();
+    loop {
+        let r = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+        if r.status == 200 {
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(15),
+            "never recovered: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!(
+        "served again {:?} after the sidecar restarted",
+        restarted.elapsed()
+    );
+}
