@@ -78,11 +78,19 @@ impl Nonces {
 
 type Shared = Rc<RefCell<Option<FilterState>>>;
 
+/// Shared data (one copy per Envoy, seen by every VM): the schema document, its version, and
+/// the lease of the VM that fetches it.
+const SCHEMA_KEY: &str = "pgmesh.schema";
+const VERSION_KEY: &str = "pgmesh.schema.version";
+const LEADER_KEY: &str = "pgmesh.schema.leader";
+
 struct Root {
     state: Shared,
     nonces: Rc<Nonces>,
     fetch_in_flight: Option<u32>,
     last_fetch_ms: u64,
+    /// The version of the schema document this VM has adopted.
+    adopted: Option<String>,
 }
 
 impl Root {
@@ -92,6 +100,88 @@ impl Root {
             nonces: Rc::new(Nonces::new(context_id)),
             fetch_in_flight: None,
             last_fetch_ms: 0,
+            adopted: None,
+        }
+    }
+
+    /// Takes the document another VM (or this one) published, when its version is new here.
+    fn adopt_shared(&mut self) {
+        let Ok((Some(version), _)) = hostcalls::get_shared_data(VERSION_KEY) else {
+            return;
+        };
+        if self.adopted.as_deref().map(str::as_bytes) == Some(version.as_slice()) {
+            return;
+        }
+        let Ok((Some(document), _)) = hostcalls::get_shared_data(SCHEMA_KEY) else {
+            return;
+        };
+        match SchemaCache::from_json(&document) {
+            Ok(cache) => {
+                self.adopted = Some(cache.version.clone());
+                if let Ok(mut state) = self.state.try_borrow_mut() {
+                    if let Some(state) = state.as_mut() {
+                        log(
+                            LogLevel::Info,
+                            &format!(
+                                "pgmesh: schema cache {} in use ({} relations)",
+                                cache.version,
+                                cache.tables.len()
+                            ),
+                        );
+                        state.schema = Some(Rc::new(cache));
+                    }
+                }
+            }
+            Err(e) => log(
+                LogLevel::Error,
+                &format!(
+                    "pgmesh: shared schema cache document is invalid, keeping the old one: {e}"
+                ),
+            ),
+        }
+    }
+
+    /// One VM per Envoy fetches: it holds a lease in shared data, renewed on each fetch and
+    /// taken over by another VM when it lapses (a VM that crashed or went away).
+    fn take_lead(&self, now: u64, lease_ms: u64) -> bool {
+        let me = self.nonces.seed.as_str();
+        let Ok((value, cas)) = hostcalls::get_shared_data(LEADER_KEY) else {
+            return false;
+        };
+        let text = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+        let (holder, expiry) = text
+            .as_deref()
+            .and_then(|t| t.split_once('|'))
+            .map(|(h, e)| (h.to_string(), e.parse::<u64>().unwrap_or(0)))
+            .unwrap_or_default();
+        if !holder.is_empty() && holder != me && expiry > now {
+            return false;
+        }
+        let lease = format!("{me}|{}", now + lease_ms);
+        hostcalls::set_shared_data(LEADER_KEY, Some(lease.as_bytes()), cas).is_ok()
+    }
+
+    /// Publishes a fetched document for every VM, document first, then its version.
+    fn publish(&mut self, document: &[u8]) {
+        match SchemaCache::from_json(document) {
+            Ok(cache) => {
+                let published = hostcalls::set_shared_data(SCHEMA_KEY, Some(document), None)
+                    .and_then(|()| {
+                        hostcalls::set_shared_data(
+                            VERSION_KEY,
+                            Some(cache.version.as_bytes()),
+                            None,
+                        )
+                    });
+                if published.is_err() {
+                    log(LogLevel::Error, "pgmesh: cannot publish the schema cache");
+                }
+                self.adopt_shared();
+            }
+            Err(e) => log(
+                LogLevel::Error,
+                &format!("pgmesh: schema cache document is invalid, keeping the old one: {e}"),
+            ),
         }
     }
 }
@@ -126,29 +216,7 @@ impl Context for Root {
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                match SchemaCache::from_json(&body) {
-                    Ok(cache) => {
-                        if let Ok(mut state) = self.state.try_borrow_mut() {
-                            if let Some(state) = state.as_mut() {
-                                log(
-                                    LogLevel::Info,
-                                    &format!(
-                                        "pgmesh: schema cache {} loaded ({} relations)",
-                                        cache.version,
-                                        cache.tables.len()
-                                    ),
-                                );
-                                state.schema = Some(Rc::new(cache));
-                            }
-                        }
-                    }
-                    Err(e) => log(
-                        LogLevel::Error,
-                        &format!(
-                            "pgmesh: schema cache document is invalid, keeping the old one: {e}"
-                        ),
-                    ),
-                }
+                self.publish(&body);
             }
             "304" => {}
             other => log(
@@ -180,6 +248,9 @@ impl RootContext for Root {
                 if let Ok(mut slot) = self.state.try_borrow_mut() {
                     *slot = Some(state);
                 }
+                // A VM created after the first load (another worker, or a reload after a
+                // crash) serves at once with the shared copy.
+                self.adopt_shared();
                 hostcalls::set_tick_period(TICK).is_ok()
             }
             Err(e) => {
@@ -193,17 +264,27 @@ impl RootContext for Root {
     }
 
     fn on_tick(&mut self) {
+        self.adopt_shared();
         if self.fetch_in_flight.is_some() {
             return;
         }
         let now = now_ms();
-        let Ok(state) = self.state.try_borrow() else {
-            return;
+        let (poll_ms, handoff_key, cluster) = {
+            let Ok(state) = self.state.try_borrow() else {
+                return;
+            };
+            let Some(state) = state.as_ref() else { return };
+            (
+                state.settings.schema_poll_ms,
+                state.handoff_key.clone(),
+                state.settings.sidecar_cluster.clone(),
+            )
         };
-        let Some(state) = state.as_ref() else { return };
-        let poll_ms = state.settings.schema_poll_ms;
-        let version = state.schema.as_ref().map(|s| s.version.clone());
-        if version.is_some() && now.saturating_sub(self.last_fetch_ms) < poll_ms {
+        // Until a cache is in use, ask on every tick; then once per poll interval.
+        if self.adopted.is_some() && now.saturating_sub(self.last_fetch_ms) < poll_ms {
+            return;
+        }
+        if !self.take_lead(now, poll_ms.saturating_mul(3).max(1000)) {
             return;
         }
         let hand = Handoff {
@@ -215,11 +296,10 @@ impl RootContext for Root {
             ..Handoff::default()
         };
         let Some((document, signature)) =
-            handoff::sign(&state.handoff_key, "GET", handoff::SCHEMA_PATH, &hand)
+            handoff::sign(&handoff_key, "GET", handoff::SCHEMA_PATH, &hand)
         else {
             return;
         };
-        let cluster = state.settings.sidecar_cluster.clone();
         let mut headers = vec![
             (":method", "GET"),
             (":path", handoff::SCHEMA_PATH),
@@ -227,7 +307,8 @@ impl RootContext for Root {
             (handoff::HANDOFF_HEADER, document.as_str()),
             (handoff::SIGNATURE_HEADER, signature.as_str()),
         ];
-        if let Some(v) = version.as_deref() {
+        let adopted = self.adopted.clone();
+        if let Some(v) = adopted.as_deref() {
             headers.push(("if-none-match", v));
         }
         self.last_fetch_ms = now;

@@ -33,6 +33,8 @@ pub struct App {
     pool: Pool,
     guard: Guard,
     schema: RwLock<Option<Arc<SchemaCache>>>,
+    /// Signed schema-cache requests answered (200 or 304), for `/_pgmesh/metrics`.
+    schema_requests: std::sync::atomic::AtomicU64,
 }
 
 type Reply = Response<BoxBody<Bytes, std::io::Error>>;
@@ -160,6 +162,8 @@ impl App {
         if let Err(e) = self.admit(req) {
             return error_reply(&e);
         }
+        self.schema_requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let cache = self.schema.read().ok().and_then(|c| c.clone());
         let Some(cache) = cache else {
             return error_reply(&ApiError::SchemaCacheNotLoaded);
@@ -183,6 +187,14 @@ impl App {
             handoff::QUERY_PATH => self.query(&req).await,
             handoff::SCHEMA_PATH => self.schema(&req),
             "/_pgmesh/live" => reply(200, vec![], Bytes::new()),
+            "/_pgmesh/metrics" => reply(
+                200,
+                vec![("content-type", String::from("text/plain; version=0.0.4"))],
+                format!(
+                    "# TYPE pgmesh_schema_requests_total counter\npgmesh_schema_requests_total {}\n",
+                    self.schema_requests.load(std::sync::atomic::Ordering::Relaxed)
+                ),
+            ),
             "/_pgmesh/ready" => {
                 let ready = self.schema.read().ok().is_some_and(|c| c.is_some());
                 reply(if ready { 200 } else { 503 }, vec![], Bytes::new())
@@ -227,6 +239,7 @@ pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(
         pool,
         guard: Guard::new(key),
         schema: RwLock::new(None),
+        schema_requests: std::sync::atomic::AtomicU64::new(0),
     });
     tokio::spawn(load_schema(Arc::clone(&app)));
     if let Some(channel) = app.config.db_channel.clone() {

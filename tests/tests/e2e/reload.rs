@@ -108,3 +108,36 @@ fn a_restarted_sidecar_is_picked_up_by_itself() {
         restarted.elapsed()
     );
 }
+
+/// Schema-cache requests the sidecar has answered, from its metrics.
+fn schema_requests(sidecar_port: u16) -> u64 {
+    let r = http::get(&format!("127.0.0.1:{sidecar_port}"), "/_pgmesh/metrics").unwrap();
+    r.body
+        .lines()
+        .find_map(|l| l.strip_prefix("pgmesh_schema_requests_total "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap()
+}
+
+#[test]
+fn one_vm_per_envoy_polls_the_sidecar_and_all_share_its_copy() {
+    // Two workers make four VMs (workers + 2); without a shared copy each would poll every second.
+    let s = stack_for_config("", wasm(), "FAIL_RELOAD", 2);
+    let before = schema_requests(s.sidecar_port);
+    std::thread::sleep(Duration::from_secs(4));
+    let polls = schema_requests(s.sidecar_port) - before;
+    eprintln!("{polls} schema polls in 4 s from an Envoy with 2 workers");
+    assert!(
+        (2..=6).contains(&polls),
+        "{polls} polls: expected about one a second from one VM"
+    );
+    // Every worker serves with the shared copy.
+    for _ in 0..20 {
+        assert_eq!(
+            http::get(&s.api, "/films?select=id&id=eq.1")
+                .unwrap()
+                .status,
+            200
+        );
+    }
+}
