@@ -39,7 +39,12 @@ pub enum ApiError {
     NotImplemented(String),
     /// PGRST205: no such table or view in the exposed schema.
     #[error("Could not find the table '{schema}.{table}' in the schema cache")]
-    TableNotFound { schema: String, table: String },
+    TableNotFound {
+        schema: String,
+        table: String,
+        /// A near name in the same schema, for "Perhaps you meant …".
+        suggestion: Option<String>,
+    },
     /// PGRST002: the schema cache has not been loaded yet.
     #[error("Could not query the database for the schema cache. Retrying.")]
     SchemaCacheNotLoaded,
@@ -135,7 +140,16 @@ impl ApiError {
             ),
             InvalidPath => (s("PGRST125"), 404, None, None),
             NotImplemented(what) => (s("PGRST127"), 400, Some(what.clone()), None),
-            TableNotFound { .. } => (s("PGRST205"), 404, None, None),
+            TableNotFound {
+                schema, suggestion, ..
+            } => (
+                s("PGRST205"),
+                404,
+                None,
+                suggestion
+                    .as_ref()
+                    .map(|t| format!("Perhaps you meant the table '{schema}.{t}'")),
+            ),
             SchemaCacheNotLoaded => (s("PGRST002"), 503, None, None),
             JwtSecretMissing => (s("PGRST300"), 500, None, None),
             JwtDecode(_) => (s("PGRST301"), 401, None, None),
@@ -314,6 +328,7 @@ mod tests {
         let r = ApiError::TableNotFound {
             schema: "api".into(),
             table: "nope".into(),
+            suggestion: None,
         }
         .to_response();
         assert_eq!(r.status, 404);

@@ -5,6 +5,7 @@
 //! The road: [`request::parse_request`] (with [`grammar`]) → [`plan::plan`] → [`query::statement`].
 
 pub mod error;
+pub mod fuzzy;
 pub mod grammar;
 pub mod handoff;
 pub mod media;

@@ -2,6 +2,7 @@
 //! `db-max-rows`, and says how the response is shaped.
 
 use crate::error::ApiError;
+use crate::fuzzy;
 use crate::media::Format;
 use crate::prefer::{Count, Preferences};
 use crate::request::{ApiRequest, Filter, LogicTree, OrderTerm, ReadRequest, SelectItem};
@@ -59,9 +60,16 @@ fn plan_read<'a>(
         Some(_) => return Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
     };
     let Some(relation) = cache.table(&schema, &read.table) else {
+        let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
+        let suggestion = if in_schema.clone().count() < fuzzy::MAX_RELATIONS {
+            fuzzy::closest(&read.table, in_schema.map(|t| t.name.as_str())).map(String::from)
+        } else {
+            None
+        };
         return Err(ApiError::TableNotFound {
             schema,
             table: read.table,
+            suggestion,
         });
     };
     if read.format == Format::GeoJson && !cache.postgis {
