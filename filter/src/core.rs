@@ -229,6 +229,7 @@ mod tests {
                     data_type: "integer".into(),
                     nullable: false,
                 }],
+                ..Default::default()
             }],
         )));
         s

@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
-use sql_engine::schema::{Column, SchemaCache, Table};
+use sql_engine::schema::{Column, ForeignKey, SchemaCache, Table};
 
 use crate::db::{pool_error, TextParam};
 
@@ -15,6 +15,36 @@ join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 left join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
 where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname::text = any($1::text[])
 order by 1, 2, a.attnum";
+
+/// Primary keys and unique constraints: schema, table, kind ('p' or 'u'), columns in key order.
+const KEYS: &str = "
+select n.nspname::text, c.relname::text, k.contype::text,
+       array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, i)
+             join pg_catalog.pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum
+             order by u.i)
+from pg_catalog.pg_constraint k
+join pg_catalog.pg_class c on c.oid = k.conrelid
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+where k.contype in ('p', 'u') and n.nspname::text = any($1::text[])
+order by 1, 2, k.conname";
+
+/// Foreign keys whose table or referenced table is exposed, with their columns paired in order.
+const FOREIGN_KEYS: &str = "
+select k.conname::text, n.nspname::text, c.relname::text,
+       array(select a.attname::text from unnest(k.conkey) with ordinality u(attnum, i)
+             join pg_catalog.pg_attribute a on a.attrelid = k.conrelid and a.attnum = u.attnum
+             order by u.i),
+       rn.nspname::text, rc.relname::text,
+       array(select a.attname::text from unnest(k.confkey) with ordinality u(attnum, i)
+             join pg_catalog.pg_attribute a on a.attrelid = k.confrelid and a.attnum = u.attnum
+             order by u.i)
+from pg_catalog.pg_constraint k
+join pg_catalog.pg_class c on c.oid = k.conrelid
+join pg_catalog.pg_namespace n on n.oid = c.relnamespace
+join pg_catalog.pg_class rc on rc.oid = k.confrelid
+join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
+where k.contype = 'f' and (n.nspname::text = any($1::text[]) or rn.nspname::text = any($1::text[]))
+order by 2, 3, 1";
 
 /// A PostgreSQL text-array literal of the schema names.
 fn text_array(items: &[String]) -> String {
@@ -36,6 +66,14 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
     let array = text_array(schemas);
     let rows = tx
         .query(RELATIONS, &[&TextParam(Some(&array))])
+        .await
+        .map_err(|e| e.to_string())?;
+    let keys = tx
+        .query(KEYS, &[&TextParam(Some(&array))])
+        .await
+        .map_err(|e| e.to_string())?;
+    let fk_rows = tx
+        .query(FOREIGN_KEYS, &[&TextParam(Some(&array))])
         .await
         .map_err(|e| e.to_string())?;
     let postgis: bool = tx
@@ -60,6 +98,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
                 schema,
                 name,
                 columns: Vec::new(),
+                ..Default::default()
             });
         }
         let column: Option<String> = row.try_get(2).map_err(|e| e.to_string())?;
@@ -77,9 +116,43 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             });
         }
     }
-    let content = serde_json::to_vec(&(&tables, postgis)).map_err(|e| e.to_string())?;
+    for row in keys {
+        let schema: String = row.try_get(0).map_err(|e| e.to_string())?;
+        let name: String = row.try_get(1).map_err(|e| e.to_string())?;
+        let kind: String = row.try_get(2).map_err(|e| e.to_string())?;
+        let columns: Vec<String> = row.try_get(3).map_err(|e| e.to_string())?;
+        if let Some(t) = tables
+            .iter_mut()
+            .find(|t| t.schema == schema && t.name == name)
+        {
+            if kind == "p" {
+                t.primary_key = columns;
+            } else {
+                t.unique_keys.push(columns);
+            }
+        }
+    }
+    let mut foreign_keys = Vec::with_capacity(fk_rows.len());
+    for row in fk_rows {
+        let text =
+            |i: usize| -> Result<String, String> { row.try_get(i).map_err(|e| e.to_string()) };
+        let list =
+            |i: usize| -> Result<Vec<String>, String> { row.try_get(i).map_err(|e| e.to_string()) };
+        foreign_keys.push(ForeignKey {
+            name: text(0)?,
+            schema: text(1)?,
+            table: text(2)?,
+            columns: list(3)?,
+            ref_schema: text(4)?,
+            ref_table: text(5)?,
+            ref_columns: list(6)?,
+        });
+    }
+    let content =
+        serde_json::to_vec(&(&tables, &foreign_keys, postgis)).map_err(|e| e.to_string())?;
     let version = hex::encode(&Sha256::digest(&content)[..8]);
     let mut cache = SchemaCache::new(version, tables);
     cache.postgis = postgis;
+    cache.foreign_keys = foreign_keys;
     Ok(cache)
 }

@@ -12,6 +12,7 @@ pub mod media;
 pub mod plan;
 pub mod prefer;
 pub mod query;
+pub mod relations;
 pub mod request;
 pub mod response;
 pub mod schema;

@@ -14,17 +14,38 @@ pub struct SchemaCache {
     /// Whether PostGIS is installed (`application/geo+json` needs it).
     #[serde(default)]
     pub postgis: bool,
+    /// Foreign keys between relations of the exposed schemas.
+    #[serde(default)]
+    pub foreign_keys: Vec<ForeignKey>,
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
 }
 
 /// A table, view, materialized view, foreign or partitioned table.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Table {
     pub schema: String,
     pub name: String,
     pub columns: Vec<Column>,
+    /// Primary key columns, in key order (empty when there is none).
+    #[serde(default)]
+    pub primary_key: Vec<String>,
+    /// Columns of each unique constraint.
+    #[serde(default)]
+    pub unique_keys: Vec<Vec<String>>,
+}
+
+/// `table(columns) REFERENCES ref_table(ref_columns)`, named by its constraint.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ForeignKey {
+    pub name: String,
+    pub schema: String,
+    pub table: String,
+    pub columns: Vec<String>,
+    pub ref_schema: String,
+    pub ref_table: String,
+    pub ref_columns: Vec<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -35,6 +56,26 @@ pub struct Column {
 }
 
 impl Table {
+    /// A relation with columns and nothing else (tests, fixtures).
+    pub fn new(schema: &str, name: &str, columns: Vec<Column>) -> Self {
+        Table {
+            schema: schema.to_string(),
+            name: name.to_string(),
+            columns,
+            primary_key: Vec::new(),
+            unique_keys: Vec::new(),
+            ..Default::default()
+        }
+    }
+
+    /// Whether `columns` (in any order) are the primary key or a unique key.
+    pub fn is_unique(&self, columns: &[String]) -> bool {
+        let same =
+            |key: &[String]| key.len() == columns.len() && key.iter().all(|k| columns.contains(k));
+        (!self.primary_key.is_empty() && same(&self.primary_key))
+            || self.unique_keys.iter().any(|k| same(k))
+    }
+
     /// The type of a column as `format_type` prints it, if the column exists.
     pub fn column_type(&self, name: &str) -> Option<&str> {
         self.columns
@@ -50,6 +91,7 @@ impl SchemaCache {
             version,
             tables,
             postgis: false,
+            foreign_keys: Vec::new(),
             index: HashMap::new(),
         };
         cache.reindex();
@@ -95,6 +137,7 @@ mod tests {
                     data_type: "integer".into(),
                     nullable: false,
                 }],
+                ..Default::default()
             }],
         );
         let json = serde_json::to_vec(&cache).unwrap_or_default();

@@ -24,6 +24,7 @@ fn cache() -> SchemaCache {
                 col("doc", "text"),
                 col("tsv", "tsvector"),
             ],
+            ..Default::default()
         }],
     )
 }

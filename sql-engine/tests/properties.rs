@@ -17,6 +17,7 @@ fn cache() -> SchemaCache {
                 data_type: "integer".into(),
                 nullable: false,
             }],
+            ..Default::default()
         }],
     )
 }

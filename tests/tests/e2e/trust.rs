@@ -14,6 +14,7 @@ fn planned(title: &str, ts_ms: u64) -> Handoff {
             schema: "api".into(),
             name: "films".into(),
             columns: vec![],
+            ..Default::default()
         }],
     );
     let (_, st) = sql_engine::build_statement(

@@ -1,0 +1,315 @@
+//! Relationships between relations, derived from foreign keys as PostgREST does: many-to-one,
+//! one-to-many, one-to-one (the foreign key columns are unique) and many-to-many through a
+//! junction whose primary key holds both foreign keys.
+
+use crate::schema::{ForeignKey, SchemaCache, Table};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cardinality {
+    ManyToOne,
+    OneToMany,
+    OneToOne,
+    ManyToMany,
+}
+
+impl Cardinality {
+    pub fn name(self) -> &'static str {
+        match self {
+            Cardinality::ManyToOne => "many-to-one",
+            Cardinality::OneToMany => "one-to-many",
+            Cardinality::OneToOne => "one-to-one",
+            Cardinality::ManyToMany => "many-to-many",
+        }
+    }
+
+    /// Whether the embed is a single object (or null) rather than an array.
+    pub fn to_one(self) -> bool {
+        matches!(self, Cardinality::ManyToOne | Cardinality::OneToOne)
+    }
+}
+
+/// The junction of a many-to-many relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Junction<'a> {
+    pub table: &'a Table,
+    /// Source column = junction column.
+    pub source: Vec<(&'a str, &'a str)>,
+    /// Junction column = target column.
+    pub target: Vec<(&'a str, &'a str)>,
+    pub source_constraint: &'a str,
+    pub target_constraint: &'a str,
+}
+
+/// A way to embed `target` in rows of a source relation.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Relationship<'a> {
+    pub cardinality: Cardinality,
+    pub target: &'a Table,
+    /// The foreign key (for many-to-many, the junction's key to the target).
+    pub constraint: &'a str,
+    /// Source column = target column (empty for many-to-many).
+    pub columns: Vec<(&'a str, &'a str)>,
+    pub junction: Option<Junction<'a>>,
+}
+
+fn pairs<'a>(a: &'a [String], b: &'a [String]) -> Vec<(&'a str, &'a str)> {
+    a.iter()
+        .map(String::as_str)
+        .zip(b.iter().map(String::as_str))
+        .collect()
+}
+
+fn references(fk: &ForeignKey, t: &Table) -> bool {
+    fk.ref_schema == t.schema && fk.ref_table == t.name
+}
+
+fn belongs(fk: &ForeignKey, t: &Table) -> bool {
+    fk.schema == t.schema && fk.table == t.name
+}
+
+/// Every relationship from `source` to some relation of the cache.
+pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relationship<'a>> {
+    let mut out = Vec::new();
+    for fk in &cache.foreign_keys {
+        // source(fk columns) -> target: to-one.
+        if belongs(fk, source) {
+            if let Some(target) = cache.table(&fk.ref_schema, &fk.ref_table) {
+                let unique = source.is_unique(&fk.columns);
+                out.push(Relationship {
+                    cardinality: if unique {
+                        Cardinality::OneToOne
+                    } else {
+                        Cardinality::ManyToOne
+                    },
+                    target,
+                    constraint: &fk.name,
+                    columns: pairs(&fk.columns, &fk.ref_columns),
+                    junction: None,
+                });
+            }
+        }
+        // target(fk columns) -> source: to-many (to-one when the columns are unique).
+        if references(fk, source) {
+            if let Some(target) = cache.table(&fk.schema, &fk.table) {
+                let unique = target.is_unique(&fk.columns);
+                out.push(Relationship {
+                    cardinality: if unique {
+                        Cardinality::OneToOne
+                    } else {
+                        Cardinality::OneToMany
+                    },
+                    target,
+                    constraint: &fk.name,
+                    columns: pairs(&fk.ref_columns, &fk.columns),
+                    junction: None,
+                });
+            }
+        }
+    }
+    // Many-to-many: a junction with a key to the source and another to the target, both within
+    // the junction's primary key.
+    for to_source in cache
+        .foreign_keys
+        .iter()
+        .filter(|fk| references(fk, source))
+    {
+        let Some(junction) = cache.table(&to_source.schema, &to_source.table) else {
+            continue;
+        };
+        let in_pk = |cols: &[String]| {
+            !junction.primary_key.is_empty()
+                && cols.iter().all(|c| junction.primary_key.contains(c))
+        };
+        if !in_pk(&to_source.columns) {
+            continue;
+        }
+        for to_target in cache
+            .foreign_keys
+            .iter()
+            .filter(|fk| belongs(fk, junction) && fk.name != to_source.name && in_pk(&fk.columns))
+        {
+            let Some(target) = cache.table(&to_target.ref_schema, &to_target.ref_table) else {
+                continue;
+            };
+            out.push(Relationship {
+                cardinality: Cardinality::ManyToMany,
+                target,
+                constraint: &to_target.name,
+                columns: Vec::new(),
+                junction: Some(Junction {
+                    table: junction,
+                    source: pairs(&to_source.ref_columns, &to_source.columns),
+                    target: pairs(&to_target.columns, &to_target.ref_columns),
+                    source_constraint: &to_source.name,
+                    target_constraint: &to_target.name,
+                }),
+            });
+        }
+    }
+    out
+}
+
+impl Relationship<'_> {
+    /// Whether a `!hint` selects this relationship: its constraint, a column of it (single
+    /// column keys), or the junction's name.
+    pub fn matches_hint(&self, hint: &str) -> bool {
+        if self.constraint == hint {
+            return true;
+        }
+        match &self.junction {
+            Some(j) => j.table.name == hint || j.source_constraint == hint,
+            None => {
+                self.columns.len() == 1
+                    && self.columns.iter().any(|(s, t)| *s == hint || *t == hint)
+            }
+        }
+    }
+
+    /// How PostgREST describes the relationship in PGRST201's details.
+    pub fn describe(&self, source: &Table) -> String {
+        let list = |cols: &mut dyn Iterator<Item = &str>| cols.collect::<Vec<_>>().join(", ");
+        match &self.junction {
+            Some(j) => format!(
+                "{}({}) and {}({})",
+                j.table.name,
+                list(
+                    &mut j
+                        .source
+                        .iter()
+                        .map(|(_, c)| *c)
+                        .chain(j.target.iter().map(|(c, _)| *c))
+                ),
+                self.target.name,
+                list(&mut j.target.iter().map(|(_, c)| *c))
+            ),
+            None => format!(
+                "{} using {}({}) and {}({})",
+                self.constraint,
+                source.name,
+                list(&mut self.columns.iter().map(|(s, _)| *s)),
+                self.target.name,
+                list(&mut self.columns.iter().map(|(_, t)| *t))
+            ),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::schema::Column;
+
+    fn table(name: &str, cols: &[&str], pk: &[&str]) -> Table {
+        Table {
+            primary_key: pk.iter().map(|c| c.to_string()).collect(),
+            ..Table::new(
+                "api",
+                name,
+                cols.iter()
+                    .map(|c| Column {
+                        name: c.to_string(),
+                        data_type: "integer".into(),
+                        nullable: true,
+                    })
+                    .collect(),
+            )
+        }
+    }
+
+    fn fk(
+        name: &str,
+        table: &str,
+        cols: &[&str],
+        ref_table: &str,
+        ref_cols: &[&str],
+    ) -> ForeignKey {
+        ForeignKey {
+            name: name.into(),
+            schema: "api".into(),
+            table: table.into(),
+            columns: cols.iter().map(|c| c.to_string()).collect(),
+            ref_schema: "api".into(),
+            ref_table: ref_table.into(),
+            ref_columns: ref_cols.iter().map(|c| c.to_string()).collect(),
+        }
+    }
+
+    fn cache() -> SchemaCache {
+        let mut c = SchemaCache::new(
+            "v".into(),
+            vec![
+                table("films", &["id", "director_id"], &["id"]),
+                table("directors", &["id"], &["id"]),
+                table("actors", &["id"], &["id"]),
+                table("roles", &["film_id", "actor_id"], &["film_id", "actor_id"]),
+            ],
+        );
+        c.foreign_keys = vec![
+            fk(
+                "films_director_id_fkey",
+                "films",
+                &["director_id"],
+                "directors",
+                &["id"],
+            ),
+            fk(
+                "roles_film_id_fkey",
+                "roles",
+                &["film_id"],
+                "films",
+                &["id"],
+            ),
+            fk(
+                "roles_actor_id_fkey",
+                "roles",
+                &["actor_id"],
+                "actors",
+                &["id"],
+            ),
+        ];
+        c
+    }
+
+    fn summary(source: &str) -> Vec<String> {
+        let c = cache();
+        let Some(t) = c.table("api", source) else {
+            return vec![];
+        };
+        let mut out: Vec<String> = relationships(&c, t)
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {} {}",
+                    r.cardinality.name(),
+                    r.target.name,
+                    r.constraint
+                )
+            })
+            .collect();
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn cardinalities_from_foreign_keys() {
+        assert_eq!(
+            summary("films"),
+            vec![
+                "many-to-many actors roles_actor_id_fkey",
+                "many-to-one directors films_director_id_fkey",
+                "one-to-many roles roles_film_id_fkey",
+            ]
+        );
+        assert_eq!(
+            summary("directors"),
+            vec!["one-to-many films films_director_id_fkey"]
+        );
+        assert_eq!(
+            summary("actors"),
+            vec![
+                "many-to-many films roles_film_id_fkey",
+                "one-to-many roles roles_actor_id_fkey"
+            ]
+        );
+    }
+}
