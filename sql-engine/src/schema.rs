@@ -64,7 +64,6 @@ impl Table {
             columns,
             primary_key: Vec::new(),
             unique_keys: Vec::new(),
-            ..Default::default()
         }
     }
 
