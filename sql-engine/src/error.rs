@@ -45,6 +45,27 @@ pub enum ApiError {
         /// A near name in the same schema, for "Perhaps you meant …".
         suggestion: Option<String>,
     },
+    /// PGRST108: `rel.col=…` for a `rel` that is not embedded.
+    #[error("'{0}' is not an embedded resource in this request")]
+    NotEmbedded(String),
+    /// PGRST200: no relationship between the parent and the embedded name.
+    #[error(
+        "Could not find a relationship between '{parent}' and '{relation}' in the schema cache"
+    )]
+    NoRelationship {
+        parent: String,
+        relation: String,
+        schema: String,
+        hint: Option<String>,
+    },
+    /// PGRST201: several relationships fit; the client must pick one with `!hint`.
+    #[error("Could not embed because more than one relationship was found for '{parent}' and '{relation}'")]
+    AmbiguousRelationship {
+        parent: String,
+        relation: String,
+        /// (cardinality, description, hint to choose it)
+        candidates: Vec<(String, String, String)>,
+    },
     /// PGRST002: the schema cache has not been loaded yet.
     #[error("Could not query the database for the schema cache. Retrying.")]
     SchemaCacheNotLoaded,
@@ -94,7 +115,7 @@ pub enum ApiError {
 #[derive(Debug, Serialize)]
 struct ErrorBody<'a> {
     code: &'a str,
-    details: Option<&'a str>,
+    details: Option<serde_json::Value>,
     hint: Option<&'a str>,
     message: &'a str,
 }
@@ -171,6 +192,45 @@ impl ApiError {
             ),
             HandoffRejected(why) => (s("PGMESH401"), 401, Some(why.clone()), None),
             ResponseHeaders => (s("PGRST111"), 500, None, None),
+            NotEmbedded(path) => (
+                s("PGRST108"),
+                400,
+                None,
+                Some(format!(
+                    "Verify that '{path}' is included in the 'select' query parameter."
+                )),
+            ),
+            NoRelationship {
+                parent,
+                relation,
+                schema,
+                hint,
+            } => (
+                s("PGRST200"),
+                400,
+                Some(match hint {
+                    Some(h) => format!("Searched for a foreign key relationship between '{parent}' and '{relation}' using the hint '{h}' in the schema '{schema}', but no matches were found."),
+                    None => format!("Searched for a foreign key relationship between '{parent}' and '{relation}' in the schema '{schema}', but no matches were found."),
+                }),
+                None,
+            ),
+            AmbiguousRelationship {
+                relation,
+                candidates,
+                ..
+            } => (
+                s("PGRST201"),
+                300,
+                None,
+                Some(format!(
+                    "Try changing '{relation}' to one of the following: {}. Find the desired relationship in the 'details' key.",
+                    candidates
+                        .iter()
+                        .map(|(_, _, hint)| format!("'{relation}!{hint}'"))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )),
+            ),
             ResponseStatus => (s("PGRST112"), 500, None, None),
             Internal(details) => (s("PGRSTX00"), 500, Some(details.clone()), None),
         }
@@ -188,9 +248,27 @@ impl ApiError {
     pub fn to_response(&self) -> ErrorResponse {
         let (code, status, details, hint) = self.parts();
         let message = self.to_string();
+        let details = match self {
+            // PGRST201 lists the candidate relationships as JSON objects.
+            ApiError::AmbiguousRelationship {
+                parent, candidates, ..
+            } => Some(serde_json::Value::Array(
+                candidates
+                    .iter()
+                    .map(|(cardinality, relationship, _)| {
+                        serde_json::json!({
+                            "cardinality": cardinality,
+                            "embedding": format!("{parent} with {}", relationship_target(relationship)),
+                            "relationship": relationship,
+                        })
+                    })
+                    .collect(),
+            )),
+            _ => details.map(serde_json::Value::String),
+        };
         let body = serde_json::to_string(&ErrorBody {
             code: &code,
-            details: details.as_deref(),
+            details,
             hint: hint.as_deref(),
             message: &message,
         })
@@ -239,6 +317,15 @@ impl ApiError {
             body,
         }
     }
+}
+
+/// The target table named in a relationship description (`fk using a(x) and b(y)` → `b`).
+fn relationship_target(description: &str) -> &str {
+    description
+        .rsplit(" and ")
+        .next()
+        .and_then(|t| t.split('(').next())
+        .unwrap_or("")
 }
 
 fn quote_header_string(s: &str) -> String {

@@ -11,8 +11,8 @@ use nom::{IResult, Parser};
 
 use crate::error::ApiError;
 use crate::request::{
-    Conjunction, Direction, Field, Filter, FtsOperator, IsValue, JsonKey, JsonStep, LogicTree,
-    Nulls, Operation, Operator, OrderTerm, Quantifier, SelectItem,
+    Conjunction, Direction, Embed, Field, Filter, FtsOperator, IsValue, JoinType, JsonKey,
+    JsonStep, LogicTree, Nulls, Operation, Operator, OrderTerm, Quantifier, SelectItem,
 };
 
 /// Logic trees nest at most this deep; deeper input is a 400, never a stack overflow.
@@ -193,8 +193,75 @@ fn cast(input: &str) -> PResult<'_, Option<String>> {
     Ok((rest, Some(ty.to_string())))
 }
 
+/// Select items separated by commas, up to the end or a closing `)` (left in the rest).
+fn select_items(input: &str, depth: usize) -> PResult<'_, Vec<SelectItem>> {
+    let mut items = Vec::new();
+    let mut rest = input;
+    loop {
+        let (after, item) = select_item(rest, depth)?;
+        items.push(item);
+        match after.strip_prefix(',') {
+            Some(next) => rest = next,
+            None if after.is_empty() || (depth > 0 && after.starts_with(')')) => {
+                return Ok((after, items))
+            }
+            None => return fail(after, 0, "\",\" or end of input"),
+        }
+    }
+}
+
+/// The rest of an embed after its name: `!hint!inner(items)`.
+fn embed(
+    input: &str,
+    alias: Option<String>,
+    relation: String,
+    depth: usize,
+) -> PResult<'_, SelectItem> {
+    if depth >= MAX_LOGIC_DEPTH {
+        return Err(nom::Err::Failure(GrammarError {
+            at: input,
+            skip: 0,
+            expecting: "embeds nested at most 32 levels deep",
+            single_quote: false,
+            unsupported: None,
+        }));
+    }
+    let mut rest = input;
+    let (mut hint, mut join) = (None, None);
+    while let Some(after) = rest.strip_prefix('!') {
+        let (after, word) = field_name(after)?;
+        match word.as_str() {
+            "inner" => join = Some(JoinType::Inner),
+            "left" => join = Some(JoinType::Left),
+            _ => hint = Some(word),
+        }
+        rest = after;
+    }
+    let Some(inside) = rest.strip_prefix('(') else {
+        return fail(rest, 0, "\"(\"");
+    };
+    let (after, select) = if inside.starts_with(')') {
+        (inside, Vec::new())
+    } else {
+        select_items(inside, depth + 1)?
+    };
+    let Some(after) = after.strip_prefix(')') else {
+        return fail(after, 0, "\",\" or \")\"");
+    };
+    Ok((
+        skip_spaces(after),
+        SelectItem::Embed(Embed {
+            alias,
+            relation,
+            hint,
+            join,
+            select,
+        }),
+    ))
+}
+
 /// One `select=` item.
-fn select_item(input: &str) -> PResult<'_, SelectItem> {
+fn select_item(input: &str, depth: usize) -> PResult<'_, SelectItem> {
     let input = skip_spaces(input);
     if input.starts_with("...") {
         return unsupported(
@@ -214,8 +281,8 @@ fn select_item(input: &str) -> PResult<'_, SelectItem> {
         }
         _ => (rest, None, first),
     };
-    if rest.starts_with('(') || rest.starts_with('!') {
-        return unsupported(rest, "resource embedding is not supported by pgmesh yet");
+    if (rest.starts_with('(') || rest.starts_with('!')) && field.json_path.is_empty() {
+        return embed(rest, alias, field.name, depth);
     }
     if rest.starts_with('.') {
         return unsupported(rest, "aggregates in select are not supported by pgmesh yet");
@@ -275,7 +342,7 @@ pub fn select(input: &str) -> Result<Vec<SelectItem>, ApiError> {
     if input.trim().is_empty() {
         return Ok(vec![SelectItem::Star]);
     }
-    comma_separated(input, select_item, "\",\" or end of input")
+    select_items(input, 0)
         .map(|(_, items)| items)
         .map_err(|e| into_api_error("select parameter", input, e))
 }
@@ -636,8 +703,16 @@ mod tests {
     }
 
     #[test]
-    fn select_embed_is_not_implemented_yet() {
-        insta::assert_snapshot!(err(select("id,directors(*)")), @r#"{"code":"PGRST127","details":"resource embedding is not supported by pgmesh yet","hint":null,"message":"Feature not implemented"}"#);
+    fn select_embeds_nest_with_aliases_hints_and_joins() {
+        let items = select("title,director:directors!films_director_id_fkey(id,name),roles!inner(character,actors(*)),reviews()")
+            .map(|s| comma_list(&s));
+        insta::assert_snapshot!(items.unwrap_or_else(|e| e.to_response().body), @"title,director:directors!films_director_id_fkey(id,name),roles!inner(character,actors(*)),reviews()");
+        insta::assert_snapshot!(err(select("id,directors(id")), @r#"{"code":"PGRST100","details":"unexpected end of input expecting \",\" or \")\"","hint":null,"message":"\"failed to parse select parameter (id,directors(id)\" (line 1, column 16)"}"#);
+        let deep = format!("{}id{}", "a(".repeat(40), ")".repeat(40));
+        assert_eq!(
+            select(&deep).map_err(|e| e.code()).err().as_deref(),
+            Some("PGRST100")
+        );
     }
 
     #[test]

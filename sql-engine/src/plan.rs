@@ -5,7 +5,10 @@ use crate::error::ApiError;
 use crate::fuzzy;
 use crate::media::Format;
 use crate::prefer::{Count, Preferences};
-use crate::request::{ApiRequest, Filter, LogicTree, OrderTerm, ReadRequest, SelectItem};
+use crate::relations::{self, Relationship};
+use crate::request::{
+    ApiRequest, Embed, EmbedParam, Filter, JoinType, LogicTree, OrderTerm, ReadRequest, SelectItem,
+};
 use crate::schema::{SchemaCache, Table};
 use crate::settings::ApiSettings;
 
@@ -32,6 +35,26 @@ pub struct ReadPlan<'a> {
     pub format: Format,
     pub count: Option<Count>,
     pub preferences: Preferences,
+    /// The name columns are qualified with inside an embed (`"directors_1"`); `None` at the root,
+    /// where they are qualified with the schema and table.
+    pub alias: Option<String>,
+    /// Embedded resources, in the order their `select` items appear.
+    pub embeds: Vec<EmbedPlan<'a>>,
+}
+
+/// An embedded resource resolved to a relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedPlan<'a> {
+    /// The output key (alias or relation name).
+    pub name: String,
+    /// Alias of the lateral subquery (`"films_directors_1"`).
+    pub lateral: String,
+    pub relationship: Relationship<'a>,
+    /// `!inner`: parents without a match are left out.
+    pub inner: bool,
+    /// Whether the embed has output (`rel()` joins without output).
+    pub outputs: bool,
+    pub plan: ReadPlan<'a>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -82,6 +105,11 @@ fn plan_read<'a>(
         (l, max) => l.or(max),
     };
     let content_profile = (settings.db_schemas.len() > 1).then(|| schema.clone());
+    let mut params = read.embed_params;
+    let embeds = plan_embeds(cache, settings, relation, &read.select, &mut params, &[], 1)?;
+    if let Some((path, _)) = params.first() {
+        return Err(ApiError::NotEmbedded(path.join(".")));
+    }
     Ok(ReadPlan {
         schema,
         table: read.table,
@@ -99,5 +127,128 @@ fn plan_read<'a>(
         format: read.format,
         count: read.preferences.count,
         preferences: read.preferences,
+        alias: None,
+        embeds,
     })
+}
+
+/// Resolves the embeds among `select` (of `parent`) and, recursively, theirs; takes the
+/// parameters aimed at them out of `params`.
+fn plan_embeds<'a>(
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+    parent: &'a Table,
+    select: &[SelectItem],
+    params: &mut Vec<(Vec<String>, EmbedParam)>,
+    path: &[String],
+    depth: usize,
+) -> Result<Vec<EmbedPlan<'a>>, ApiError> {
+    let mut embeds = Vec::new();
+    for item in select {
+        let SelectItem::Embed(embed) = item else {
+            continue;
+        };
+        let relationship = resolve(cache, parent, embed)?;
+        let target = relationship.target;
+        let mut child_path = path.to_vec();
+        child_path.push(embed.name().to_string());
+        // Parameters for this embed, by its name or (legacy target names) its relation.
+        let mut mine = Vec::new();
+        params.retain(|(p, param)| {
+            let matches = p.len() == child_path.len()
+                && p[..path.len()] == child_path[..path.len()]
+                && (p[path.len()] == embed.name() || p[path.len()] == embed.relation);
+            if matches {
+                mine.push(param.clone());
+            }
+            !matches
+        });
+        let mut child = ReadPlan {
+            schema: target.schema.clone(),
+            table: target.name.clone(),
+            relation: target,
+            select: embed.select.clone(),
+            filters: Vec::new(),
+            logic: Vec::new(),
+            order: Vec::new(),
+            limit: settings.db_max_rows,
+            offset: 0,
+            paged: false,
+            max_rows: settings.db_max_rows,
+            content_profile: None,
+            headers_only: false,
+            format: Format::Json { strip_nulls: false },
+            count: None,
+            preferences: Preferences::default(),
+            alias: Some(format!("{}_{depth}", target.name)),
+            embeds: Vec::new(),
+        };
+        for param in mine {
+            match param {
+                EmbedParam::Filter(f) => child.filters.push(f),
+                EmbedParam::Logic(t) => child.logic.push(t),
+                EmbedParam::Order(o) => child.order = o,
+                EmbedParam::Limit(n) => {
+                    let n = u64::try_from(n.max(0)).unwrap_or(0);
+                    child.limit = Some(settings.db_max_rows.map_or(n, |m| n.min(m)));
+                }
+                EmbedParam::Offset(n) => child.offset = u64::try_from(n.max(0)).unwrap_or(0),
+            }
+        }
+        child.embeds = plan_embeds(
+            cache,
+            settings,
+            target,
+            &embed.select,
+            params,
+            &child_path,
+            depth + 1,
+        )?;
+        embeds.push(EmbedPlan {
+            name: embed.name().to_string(),
+            lateral: format!("{}_{}_{depth}", parent.name, embed.name()),
+            relationship,
+            inner: embed.join == Some(JoinType::Inner),
+            outputs: !embed.select.is_empty(),
+            plan: child,
+        });
+    }
+    Ok(embeds)
+}
+
+/// The one relationship an embed names, or PostgREST's PGRST200/PGRST201.
+fn resolve<'a>(
+    cache: &'a SchemaCache,
+    parent: &Table,
+    embed: &Embed,
+) -> Result<Relationship<'a>, ApiError> {
+    let mut found: Vec<Relationship<'a>> = relations::relationships(cache, parent)
+        .into_iter()
+        .filter(|r| r.target.name == embed.relation)
+        .filter(|r| embed.hint.as_deref().is_none_or(|h| r.matches_hint(h)))
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ApiError::NoRelationship {
+            parent: parent.name.clone(),
+            relation: embed.relation.clone(),
+            schema: parent.schema.clone(),
+            hint: embed.hint.clone(),
+        }),
+        _ => Err(ApiError::AmbiguousRelationship {
+            parent: parent.name.clone(),
+            relation: embed.relation.clone(),
+            candidates: found
+                .iter()
+                .map(|r| {
+                    let hint = r
+                        .junction
+                        .as_ref()
+                        .map_or(r.constraint, |j| j.table.name.as_str())
+                        .to_string();
+                    (r.cardinality.name().to_string(), r.describe(parent), hint)
+                })
+                .collect(),
+        }),
+    }
 }

@@ -2,8 +2,9 @@
 //! page count and the JSON body built by PostgreSQL.
 
 use crate::media::Format;
-use crate::plan::{Plan, ReadPlan};
+use crate::plan::{EmbedPlan, Plan, ReadPlan};
 use crate::prefer::Count;
+use crate::relations::Relationship;
 use crate::request::{
     Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation, Operator,
     OrderTerm, Quantifier, SelectItem,
@@ -107,11 +108,14 @@ fn row_body(plan: &ReadPlan<'_>) -> &'static str {
 }
 
 /// `SELECT 1 FROM <table> WHERE <filters>`: what counts rows, without the page.
+/// `!inner` embeds take part: they drop parent rows, so they drop counted rows too.
 fn count_query(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
-    q.push("SELECT 1 FROM ")
-        .append(qualified(plan))
-        .append(where_clause(plan));
+    q.push("SELECT 1 FROM ").append(qualified(plan));
+    for e in plan.embeds.iter().filter(|e| e.inner) {
+        q.append(lateral_join(plan, e));
+    }
+    q.append(where_clause(plan));
     q
 }
 
@@ -133,7 +137,10 @@ fn where_clause(plan: &ReadPlan<'_>) -> Sql {
 /// `"schema"."table"`, the prefix of every column reference.
 fn qualified(plan: &ReadPlan<'_>) -> Sql {
     let mut s = Sql::new();
-    s.ident(&plan.schema).push(".").ident(&plan.table);
+    match &plan.alias {
+        Some(alias) => s.ident(alias),
+        None => s.ident(&plan.schema).push(".").ident(&plan.table),
+    };
     s
 }
 
@@ -177,17 +184,97 @@ fn field(plan: &ReadPlan<'_>, f: &Field) -> Sql {
 }
 
 fn source_query(plan: &ReadPlan<'_>) -> Sql {
+    node_query(plan, None)
+}
+
+/// How an embedded node is tied to its parent row.
+struct Link<'p> {
+    relationship: &'p Relationship<'p>,
+    /// What the parent's columns are qualified with.
+    parent: Sql,
+}
+
+/// `"schema"."table"`, with ` AS "alias"` inside embeds.
+fn from_item(plan: &ReadPlan<'_>) -> Sql {
+    let mut s = Sql::new();
+    s.ident(&plan.schema).push(".").ident(&plan.table);
+    if let Some(alias) = &plan.alias {
+        s.push(" AS ").ident(alias);
+    }
+    s
+}
+
+/// The query of one node of the embedding tree: its columns and embeds, lateral joins for the
+/// embeds, its filters and, for an embedded node, the conditions tying it to the parent row.
+fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
     let mut q = Sql::new();
     q.push("SELECT ");
-    for (i, item) in plan.select.iter().enumerate() {
-        if i > 0 {
+    let mut embeds = plan.embeds.iter();
+    let mut first = true;
+    for item in &plan.select {
+        let piece = match item {
+            SelectItem::Embed(_) => match embeds.next() {
+                Some(e) if e.outputs => embed_output(e),
+                _ => continue,
+            },
+            other => select_item(plan, other),
+        };
+        if !first {
             q.push(", ");
         }
-        q.append(select_item(plan, item));
+        first = false;
+        q.append(piece);
     }
-    q.push(" FROM ")
-        .append(qualified(plan))
-        .append(where_clause(plan));
+    q.push(" FROM ").append(from_item(plan));
+    let mut conditions: Vec<Sql> = Vec::new();
+    if let Some(link) = &link {
+        if let Some(j) = &link.relationship.junction {
+            q.push(", ")
+                .ident(&j.table.schema)
+                .push(".")
+                .ident(&j.table.name);
+            for (junction_col, target_col) in &j.target {
+                let mut c = column(plan, target_col);
+                c.push(" = ")
+                    .ident(&j.table.schema)
+                    .push(".")
+                    .ident(&j.table.name)
+                    .push(".")
+                    .ident(junction_col);
+                conditions.push(c);
+            }
+            for (source_col, junction_col) in &j.source {
+                let mut c = Sql::new();
+                c.ident(&j.table.schema)
+                    .push(".")
+                    .ident(&j.table.name)
+                    .push(".")
+                    .ident(junction_col);
+                c.push(" = ")
+                    .append(link.parent.clone())
+                    .push(".")
+                    .ident(source_col);
+                conditions.push(c);
+            }
+        }
+        for (source_col, target_col) in &link.relationship.columns {
+            let mut c = column(plan, target_col);
+            c.push(" = ")
+                .append(link.parent.clone())
+                .push(".")
+                .ident(source_col);
+            conditions.push(c);
+        }
+    }
+    for e in &plan.embeds {
+        q.append(lateral_join(plan, e));
+    }
+    conditions.extend(plan.filters.iter().map(|f| filter(plan, f)));
+    conditions.extend(plan.logic.iter().map(|t| logic_tree(plan, t)));
+    for (i, condition) in conditions.into_iter().enumerate() {
+        q.push(if i == 0 { " WHERE " } else { " AND " });
+        q.append(condition);
+    }
     for (i, term) in plan.order.iter().enumerate() {
         q.push(if i == 0 { " ORDER BY " } else { ", " });
         q.append(order_term(plan, term));
@@ -201,8 +288,71 @@ fn source_query(plan: &ReadPlan<'_>) -> Sql {
     q
 }
 
+/// The embed's column in its parent's select: an object (or null) for to-one, an array
+/// (`[]` when empty) for to-many.
+fn embed_output(e: &EmbedPlan<'_>) -> Sql {
+    let mut s = Sql::new();
+    if e.relationship.cardinality.to_one() {
+        s.push("row_to_json(")
+            .ident(&e.lateral)
+            .push(".*)::jsonb AS ")
+            .ident(&e.name);
+    } else {
+        s.push("COALESCE(")
+            .ident(&e.lateral)
+            .push(".")
+            .ident(&e.lateral)
+            .push(", '[]') AS ")
+            .ident(&e.name);
+    }
+    s
+}
+
+/// `LEFT JOIN LATERAL (…) AS "lateral" ON …` for one embed (INNER with `!inner`).
+fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
+    let link = Link {
+        relationship: &e.relationship,
+        parent: qualified(parent),
+    };
+    let child = node_query(&e.plan, Some(link));
+    let mut s = Sql::new();
+    s.push(if e.inner {
+        " INNER JOIN LATERAL ("
+    } else {
+        " LEFT JOIN LATERAL ("
+    });
+    if e.relationship.cardinality.to_one() {
+        s.append(child)
+            .push(") AS ")
+            .ident(&e.lateral)
+            .push(" ON TRUE");
+    } else {
+        s.push("SELECT json_agg(")
+            .ident(&e.lateral)
+            .push(")::jsonb AS ")
+            .ident(&e.lateral);
+        s.push(" FROM (")
+            .append(child)
+            .push(") AS ")
+            .ident(&e.lateral);
+        s.push(") AS ").ident(&e.lateral);
+        if e.inner {
+            s.push(" ON ")
+                .ident(&e.lateral)
+                .push(".")
+                .ident(&e.lateral)
+                .push(" IS NOT NULL");
+        } else {
+            s.push(" ON TRUE");
+        }
+    }
+    s
+}
+
 fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
     match item {
+        // Embeds are rendered from their plans by `node_query`.
+        SelectItem::Embed(_) => Sql::new(),
         SelectItem::Star => {
             let mut s = qualified(plan);
             s.push(".*");

@@ -35,6 +35,8 @@ pub struct ReadRequest {
     pub preferences: Preferences,
     /// `Accept-Profile` (reads): the schema asked for, if any.
     pub profile: Option<String>,
+    /// Parameters for embedded resources, by embed path (`actors.roles.order` → `[actors, roles]`).
+    pub embed_params: Vec<(Vec<String>, EmbedParam)>,
 }
 
 /// The parts of an HTTP request that shape an API request.
@@ -108,6 +110,43 @@ pub enum SelectItem {
         alias: Option<String>,
         cast: Option<String>,
     },
+    /// `alias:relation!hint!inner(items)`: a related resource.
+    Embed(Embed),
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum JoinType {
+    Inner,
+    Left,
+}
+
+/// An embedded resource in `select=`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Embed {
+    pub alias: Option<String>,
+    pub relation: String,
+    /// `!constraint`, `!column` or `!junction`.
+    pub hint: Option<String>,
+    pub join: Option<JoinType>,
+    /// Empty for `rel()`: the join without output.
+    pub select: Vec<SelectItem>,
+}
+
+impl Embed {
+    /// The key the embed has in the output (and in `rel.col=…` parameters).
+    pub fn name(&self) -> &str {
+        self.alias.as_deref().unwrap_or(&self.relation)
+    }
+}
+
+/// Query parameters aimed at an embedded resource: `rel.col=…`, `rel.order=…`, `rel.limit=…`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EmbedParam {
+    Filter(Filter),
+    Logic(LogicTree),
+    Order(Vec<OrderTerm>),
+    Limit(i64),
+    Offset(i64),
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -374,6 +413,7 @@ pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
             .header_values("accept-profile")
             .next()
             .map(|p| p.trim().to_string()),
+        embed_params: Vec::new(),
     };
     let (mut limit, mut offset) = (None, None);
     for (key, value) in parse_query_string(head.query) {
@@ -386,11 +426,7 @@ pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
                 read.logic.push(grammar::logic_tree(&key, &value)?)
             }
             "columns" | "on_conflict" => {}
-            _ if is_embedded_key(&key) => {
-                return Err(ApiError::NotImplemented(format!(
-                    "filters on embedded resources ({key}) are not supported by pgmesh yet"
-                )))
-            }
+            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
             _ => read.filters.push(grammar::filter(&key, &value)?),
         }
     }
@@ -455,6 +491,30 @@ fn page(
         Some(u) => Ok((lower.unsigned_abs(), Some((u - lower + 1).unsigned_abs()))),
         None => Ok((lower.unsigned_abs(), None)),
     }
+}
+
+/// `actors.roles.character=eq.x` → (`[actors, roles]`, filter on `character`), and likewise
+/// `rel.order=`, `rel.limit=`, `rel.offset=`, `rel.or=`, `rel.and=`, `rel.not.or=`.
+fn embed_param(key: &str, value: &str) -> Result<(Vec<String>, EmbedParam), ApiError> {
+    let head = key.split("->").next().unwrap_or(key);
+    let cut = head.rfind('.').unwrap_or(0);
+    let (mut path, last) = (&key[..cut], &key[cut + 1..]);
+    let mut logic = last.to_string();
+    if let Some(p) = path.strip_suffix(".not") {
+        if last == "or" || last == "and" {
+            path = p;
+            logic = format!("not.{last}");
+        }
+    }
+    let path: Vec<String> = path.split('.').map(String::from).collect();
+    let param = match last {
+        "order" => EmbedParam::Order(grammar::order(value)?),
+        "limit" => EmbedParam::Limit(grammar::integer(value).unwrap_or(i64::MAX)),
+        "offset" => EmbedParam::Offset(grammar::integer(value).unwrap_or(0)),
+        "or" | "and" => EmbedParam::Logic(grammar::logic_tree(&logic, value)?),
+        field => EmbedParam::Filter(grammar::filter(field, value)?),
+    };
+    Ok((path, param))
 }
 
 /// `actors.name` or `actors.or`: a key with a dot outside quotes and JSON paths.
@@ -574,6 +634,21 @@ impl fmt::Display for SelectItem {
                     write!(f, "::{c}")?;
                 }
                 Ok(())
+            }
+            SelectItem::Embed(e) => {
+                if let Some(a) = &e.alias {
+                    write!(f, "{}:", url_name(a))?;
+                }
+                f.write_str(&url_name(&e.relation))?;
+                if let Some(h) = &e.hint {
+                    write!(f, "!{}", url_name(h))?;
+                }
+                match e.join {
+                    Some(JoinType::Inner) => f.write_str("!inner")?,
+                    Some(JoinType::Left) => f.write_str("!left")?,
+                    None => {}
+                }
+                write!(f, "({})", comma_list(&e.select))
             }
         }
     }

@@ -197,3 +197,55 @@ fn geojson_needs_postgis_in_the_schema_cache() {
     let built = sql_engine::build(&head, &cache, &settings(None)).map(|(_, s)| s.main.sql);
     assert!(built.is_ok_and(|sql| sql.contains("ST_AsGeoJSON(_postgrest_t)::text")));
 }
+
+#[test]
+fn embeds_render_as_lateral_joins() {
+    use sql_engine::schema::ForeignKey;
+    let col = |n: &str| Column {
+        name: n.into(),
+        data_type: "integer".into(),
+        nullable: true,
+    };
+    let table = |name: &str, cols: &[&str], pk: &[&str]| Table {
+        primary_key: pk.iter().map(|c| c.to_string()).collect(),
+        ..Table::new("api", name, cols.iter().map(|c| col(c)).collect())
+    };
+    let fk = |name: &str, t: &str, c: &str, r: &str| ForeignKey {
+        name: name.into(),
+        schema: "api".into(),
+        table: t.into(),
+        columns: vec![c.into()],
+        ref_schema: "api".into(),
+        ref_table: r.into(),
+        ref_columns: vec!["id".into()],
+    };
+    let mut cache = SchemaCache::new(
+        "v".into(),
+        vec![
+            table("films", &["id", "director_id"], &["id"]),
+            table("directors", &["id"], &["id"]),
+            table("actors", &["id"], &["id"]),
+            table("roles", &["film_id", "actor_id"], &["film_id", "actor_id"]),
+        ],
+    );
+    cache.foreign_keys = vec![
+        fk(
+            "films_director_id_fkey",
+            "films",
+            "director_id",
+            "directors",
+        ),
+        fk("roles_film_id_fkey", "roles", "film_id", "films"),
+        fk("roles_actor_id_fkey", "roles", "actor_id", "actors"),
+    ];
+    let st = sql_engine::build_statement(
+        "GET",
+        "/films",
+        "select=id,directors(id),actors!inner(id)&actors.id=gt.1",
+        &cache,
+        &settings(None),
+    )
+    .map(|(_, s)| format!("{}\n{:?}", s.sql, s.params))
+    .unwrap_or_else(|e| e.to_response().body);
+    insta::assert_snapshot!(st);
+}
