@@ -48,6 +48,9 @@ pub enum ApiError {
     /// PGRST108: `rel.col=…` for a `rel` that is not embedded.
     #[error("'{0}' is not an embedded resource in this request")]
     NotEmbedded(String),
+    /// PGRST118: ordering by a column of an embed that is not to-one.
+    #[error("A related order on '{target}' is not possible")]
+    RelatedOrderNotToOne { origin: String, target: String },
     /// PGRST200: no relationship between the parent and the embedded name.
     #[error(
         "Could not find a relationship between '{parent}' and '{relation}' in the schema cache"
@@ -192,6 +195,14 @@ impl ApiError {
             ),
             HandoffRejected(why) => (s("PGMESH401"), 401, Some(why.clone()), None),
             ResponseHeaders => (s("PGRST111"), 500, None, None),
+            RelatedOrderNotToOne { origin, target } => (
+                s("PGRST118"),
+                400,
+                Some(format!(
+                    "'{origin}' and '{target}' do not form a many-to-one or one-to-one relationship"
+                )),
+                None,
+            ),
             NotEmbedded(path) => (
                 s("PGRST108"),
                 400,

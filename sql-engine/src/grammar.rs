@@ -605,14 +605,22 @@ const DIRECTIONS: [(Option<Direction>, Option<Nulls>, &str); 4] = [
 /// One `order=` term: `column[.asc|.desc][.nullsfirst|.nullslast]`.
 fn order_term(input: &str) -> PResult<'_, OrderTerm> {
     let input = skip_spaces(input);
-    let (mut rest, field) = field(input)?;
-    if rest.starts_with('(') {
-        return unsupported(
-            rest,
-            "ordering by embedded resources is not supported by pgmesh yet",
-        );
+    let (mut rest, mut field) = field(input)?;
+    let mut embed = None;
+    // `rel(col)`: a column of a to-one embed.
+    if let Some(inside) = rest.strip_prefix('(') {
+        if !field.json_path.is_empty() {
+            return fail(rest, 0, "\".\", \",\" or end of input");
+        }
+        let (after, column) = self::field(inside)?;
+        let Some(after) = after.strip_prefix(')') else {
+            return fail(after, 0, "\")\"");
+        };
+        embed = Some(std::mem::replace(&mut field, column).name);
+        rest = after;
     }
     let mut term = OrderTerm {
+        embed,
         field,
         direction: None,
         nulls: None,

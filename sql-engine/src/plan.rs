@@ -7,7 +7,8 @@ use crate::media::Format;
 use crate::prefer::{Count, Preferences};
 use crate::relations::{self, Relationship};
 use crate::request::{
-    ApiRequest, Embed, EmbedParam, Filter, JoinType, LogicTree, OrderTerm, ReadRequest, SelectItem,
+    ApiRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Operation, OrderTerm,
+    ReadRequest, SelectItem,
 };
 use crate::schema::{SchemaCache, Table};
 use crate::settings::ApiSettings;
@@ -40,6 +41,9 @@ pub struct ReadPlan<'a> {
     pub alias: Option<String>,
     /// Embedded resources, in the order their `select` items appear.
     pub embeds: Vec<EmbedPlan<'a>>,
+    /// `rel=is.null` / `rel=not.is.null`: rows without / with a related row (embed name, wants
+    /// null).
+    pub embed_nulls: Vec<(String, bool)>,
 }
 
 /// An embedded resource resolved to a relationship.
@@ -129,7 +133,46 @@ fn plan_read<'a>(
         preferences: read.preferences,
         alias: None,
         embeds,
+        embed_nulls: Vec::new(),
     })
+    .and_then(finish_node)
+}
+
+/// Moves `rel=is.null` filters onto embeds and checks orders by embedded columns.
+fn finish_node(mut plan: ReadPlan<'_>) -> Result<ReadPlan<'_>, ApiError> {
+    let embed_names: Vec<String> = plan.embeds.iter().map(|e| e.name.clone()).collect();
+    let mut kept = Vec::new();
+    for f in std::mem::take(&mut plan.filters) {
+        let null_test = match f.operation {
+            Operation::Is(IsValue::Null) => Some(!f.negated),
+            Operation::Is(IsValue::NotNull) => Some(f.negated),
+            _ => None,
+        };
+        match null_test {
+            Some(wants_null)
+                if f.field.json_path.is_empty() && embed_names.contains(&f.field.name) =>
+            {
+                plan.embed_nulls.push((f.field.name.clone(), wants_null))
+            }
+            _ => kept.push(f),
+        }
+    }
+    plan.filters = kept;
+    for term in &plan.order {
+        let Some(name) = &term.embed else { continue };
+        let embed = plan
+            .embeds
+            .iter()
+            .find(|e| &e.name == name)
+            .ok_or_else(|| ApiError::NotEmbedded(name.clone()))?;
+        if !embed.relationship.cardinality.to_one() {
+            return Err(ApiError::RelatedOrderNotToOne {
+                origin: plan.table.clone(),
+                target: name.clone(),
+            });
+        }
+    }
+    Ok(plan)
 }
 
 /// Resolves the embeds among `select` (of `parent`) and, recursively, theirs; takes the
@@ -182,6 +225,7 @@ fn plan_embeds<'a>(
             preferences: Preferences::default(),
             alias: Some(format!("{}_{depth}", target.name)),
             embeds: Vec::new(),
+            embed_nulls: Vec::new(),
         };
         for param in mine {
             match param {
@@ -204,6 +248,7 @@ fn plan_embeds<'a>(
             &child_path,
             depth + 1,
         )?;
+        let child = finish_node(child)?;
         embeds.push(EmbedPlan {
             name: embed.name().to_string(),
             lateral: format!("{}_{}_{depth}", parent.name, embed.name()),

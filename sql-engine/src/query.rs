@@ -108,15 +108,47 @@ fn row_body(plan: &ReadPlan<'_>) -> &'static str {
 }
 
 /// `SELECT 1 FROM <table> WHERE <filters>`: what counts rows, without the page.
-/// `!inner` embeds take part: they drop parent rows, so they drop counted rows too.
+/// `!inner` embeds and `rel=is.null` filters take part: they drop parent rows, so they drop
+/// counted rows too.
 fn count_query(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("SELECT 1 FROM ").append(qualified(plan));
-    for e in plan.embeds.iter().filter(|e| e.inner) {
+    let tested = |e: &&EmbedPlan<'_>| e.inner || plan.embed_nulls.iter().any(|(n, _)| *n == e.name);
+    for e in plan.embeds.iter().filter(tested) {
         q.append(lateral_join(plan, e));
     }
-    q.append(where_clause(plan));
+    let mut conditions = where_clause(plan);
+    for condition in embed_null_conditions(plan) {
+        conditions.push(if conditions.is_empty() {
+            " WHERE "
+        } else {
+            " AND "
+        });
+        conditions.append(condition);
+    }
+    q.append(conditions);
     q
+}
+
+/// `rel=is.null` → the embed's lateral row (to-one) or array (to-many) is null.
+fn embed_null_conditions(plan: &ReadPlan<'_>) -> Vec<Sql> {
+    plan.embed_nulls
+        .iter()
+        .filter_map(|(name, wants_null)| {
+            let e = plan.embeds.iter().find(|e| &e.name == name)?;
+            let mut s = Sql::new();
+            s.ident(&e.lateral);
+            if !e.relationship.cardinality.to_one() {
+                s.push(".").ident(&e.lateral);
+            }
+            s.push(if *wants_null {
+                " IS NOT DISTINCT FROM NULL"
+            } else {
+                " IS DISTINCT FROM NULL"
+            });
+            Some(s)
+        })
+        .collect()
 }
 
 /// ` WHERE <filters AND logic trees>`, or nothing.
@@ -271,6 +303,7 @@ fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
     }
     conditions.extend(plan.filters.iter().map(|f| filter(plan, f)));
     conditions.extend(plan.logic.iter().map(|t| logic_tree(plan, t)));
+    conditions.extend(embed_null_conditions(plan));
     for (i, condition) in conditions.into_iter().enumerate() {
         q.push(if i == 0 { " WHERE " } else { " AND " });
         q.append(condition);
@@ -488,7 +521,19 @@ fn array_literal(items: &[String]) -> String {
 }
 
 fn order_term(plan: &ReadPlan<'_>, term: &OrderTerm) -> Sql {
-    let mut s = field(plan, &term.field);
+    let mut s = match term
+        .embed
+        .as_ref()
+        .and_then(|name| plan.embeds.iter().find(|e| &e.name == name))
+    {
+        // `rel(col)`: the column of the to-one embed's lateral row.
+        Some(e) => {
+            let mut s = Sql::new();
+            s.ident(&e.lateral).push(".").ident(&term.field.name);
+            s
+        }
+        None => field(plan, &term.field),
+    };
     match term.direction {
         Some(Direction::Asc) => s.push(" ASC"),
         Some(Direction::Desc) => s.push(" DESC"),

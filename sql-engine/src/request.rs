@@ -379,6 +379,8 @@ pub enum Nulls {
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct OrderTerm {
+    /// `rel(col)`: order by a column of a to-one embed.
+    pub embed: Option<String>,
     pub field: Field,
     pub direction: Option<Direction>,
     pub nulls: Option<Nulls>,
@@ -736,7 +738,10 @@ fn tree_value(v: &str) -> String {
 
 impl fmt::Display for OrderTerm {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.field)?;
+        match &self.embed {
+            Some(e) => write!(f, "{}({})", url_name(e), self.field)?,
+            None => write!(f, "{}", self.field)?,
+        }
         match self.direction {
             Some(Direction::Asc) => f.write_str(".asc")?,
             Some(Direction::Desc) => f.write_str(".desc")?,
