@@ -256,6 +256,7 @@ fn embed(
             hint,
             join,
             select,
+            spread: false,
         }),
     ))
 }
@@ -263,11 +264,15 @@ fn embed(
 /// One `select=` item.
 fn select_item(input: &str, depth: usize) -> PResult<'_, SelectItem> {
     let input = skip_spaces(input);
-    if input.starts_with("...") {
-        return unsupported(
-            input,
-            "spread embeds (...rel) are not supported by pgmesh yet",
-        );
+    if let Some(after) = input.strip_prefix("...") {
+        let (rest, relation) = field_name(after)?;
+        return match embed(rest, None, relation, depth)? {
+            (rest, SelectItem::Embed(mut e)) => {
+                e.spread = true;
+                Ok((rest, SelectItem::Embed(e)))
+            }
+            _ => fail(after, 0, "an embedded resource"),
+        };
     }
     if let Some(rest) = input.strip_prefix('*') {
         return Ok((skip_spaces(rest), SelectItem::Star));

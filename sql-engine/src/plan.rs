@@ -58,6 +58,8 @@ pub struct EmbedPlan<'a> {
     pub inner: bool,
     /// Whether the embed has output (`rel()` joins without output).
     pub outputs: bool,
+    /// `...rel(cols)`: its columns go into the parent row.
+    pub spread: bool,
     pub plan: ReadPlan<'a>,
 }
 
@@ -255,6 +257,7 @@ fn plan_embeds<'a>(
             relationship,
             inner: embed.join == Some(JoinType::Inner),
             outputs: !embed.select.is_empty(),
+            spread: embed.spread,
             plan: child,
         });
     }

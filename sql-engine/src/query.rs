@@ -321,10 +321,51 @@ fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
     q
 }
 
-/// The embed's column in its parent's select: an object (or null) for to-one, an array
-/// (`[]` when empty) for to-many.
+/// The names of the columns a node outputs (what a spread brings into its parent).
+fn output_columns(plan: &ReadPlan<'_>) -> Vec<String> {
+    let mut names = Vec::new();
+    let mut embeds = plan.embeds.iter();
+    for item in &plan.select {
+        match item {
+            SelectItem::Star => names.extend(plan.relation.columns.iter().map(|c| c.name.clone())),
+            SelectItem::Column { field, alias, .. } => names.push(
+                alias
+                    .clone()
+                    .unwrap_or_else(|| field.output_name().to_string()),
+            ),
+            SelectItem::Embed(_) => match embeds.next() {
+                Some(e) if e.outputs && e.spread => names.extend(output_columns(&e.plan)),
+                Some(e) if e.outputs => names.push(e.name.clone()),
+                _ => {}
+            },
+        }
+    }
+    names
+}
+
+/// The embed's column(s) in its parent's select: an object (or null) for to-one, an array
+/// (`[]` when empty) for to-many; a spread brings the embed's own columns instead (arrays of
+/// values for to-many).
 fn embed_output(e: &EmbedPlan<'_>) -> Sql {
     let mut s = Sql::new();
+    if e.spread {
+        for (i, name) in output_columns(&e.plan).iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            if e.relationship.cardinality.to_one() {
+                s.ident(&e.lateral)
+                    .push(".")
+                    .ident(name)
+                    .push(" AS ")
+                    .ident(name);
+            } else {
+                s.push("COALESCE(").ident(&e.lateral).push(".").ident(name);
+                s.push(", '[]') AS ").ident(name);
+            }
+        }
+        return s;
+    }
     if e.relationship.cardinality.to_one() {
         s.push("row_to_json(")
             .ident(&e.lateral)
@@ -359,6 +400,21 @@ fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
             .push(") AS ")
             .ident(&e.lateral)
             .push(" ON TRUE");
+    } else if e.spread {
+        // One array per spread column.
+        s.push("SELECT ");
+        for (i, name) in output_columns(&e.plan).iter().enumerate() {
+            if i > 0 {
+                s.push(", ");
+            }
+            s.push("json_agg(").ident(&e.lateral).push(".").ident(name);
+            s.push(")::jsonb AS ").ident(name);
+        }
+        s.push(" FROM (")
+            .append(child)
+            .push(") AS ")
+            .ident(&e.lateral);
+        s.push(") AS ").ident(&e.lateral).push(" ON TRUE");
     } else {
         s.push("SELECT json_agg(")
             .ident(&e.lateral)

@@ -130,6 +130,8 @@ pub struct Embed {
     pub join: Option<JoinType>,
     /// Empty for `rel()`: the join without output.
     pub select: Vec<SelectItem>,
+    /// `...rel(cols)`: the embed's columns are spread into the parent.
+    pub spread: bool,
 }
 
 impl Embed {
@@ -638,6 +640,9 @@ impl fmt::Display for SelectItem {
                 Ok(())
             }
             SelectItem::Embed(e) => {
+                if e.spread {
+                    f.write_str("...")?;
+                }
                 if let Some(a) = &e.alias {
                     write!(f, "{}:", url_name(a))?;
                 }
