@@ -57,6 +57,7 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub jwt_aud: Option<String>,
     pub jwt_role_claim_key: String,
+    pub db_aggregates_enabled: bool,
     /// Address for the public listener.
     pub server_host: String,
     pub server_port: u16,
@@ -141,6 +142,7 @@ const ALIASES: &[(&str, &str)] = &[
 
 /// Keys whose behaviour pgmesh builds today; any other key that is set is named in a warning.
 const BUILT: &[&str] = &[
+    "db-aggregates-enabled",
     "db-channel",
     "db-channel-enabled",
     "db-uri",
@@ -466,6 +468,10 @@ fn from_map(
         jwt_secret,
         jwt_aud: get("jwt-aud").map(String::from),
         jwt_role_claim_key,
+        db_aggregates_enabled: get("db-aggregates-enabled")
+            .map(|v| boolean("db-aggregates-enabled", v))
+            .transpose()?
+            .unwrap_or(false),
         server_host,
         server_port,
         log_level,
@@ -483,6 +489,7 @@ impl Config {
             db_max_rows: self.db_max_rows,
             jwt_aud: self.jwt_aud.clone(),
             jwt_role_claim_key: self.jwt_role_claim_key.clone(),
+            db_aggregates_enabled: self.db_aggregates_enabled,
             sidecar_cluster: String::from("pgmesh_sidecar"),
             schema_poll_ms: 1000,
         }

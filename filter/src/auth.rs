@@ -178,6 +178,7 @@ mod tests {
             db_max_rows: None,
             jwt_aud: Some("pgmesh".into()),
             jwt_role_claim_key: "$.role".into(),
+            db_aggregates_enabled: true,
             sidecar_cluster: "c".into(),
             schema_poll_ms: 1000,
         }

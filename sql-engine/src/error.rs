@@ -51,6 +51,9 @@ pub enum ApiError {
     /// PGRST118: ordering by a column of an embed that is not to-one.
     #[error("A related order on '{target}' is not possible")]
     RelatedOrderNotToOne { origin: String, target: String },
+    /// PGRST123: aggregates while `db-aggregates-enabled` is off.
+    #[error("Use of aggregate functions is not allowed")]
+    AggregatesDisabled,
     /// PGRST200: no relationship between the parent and the embedded name.
     #[error(
         "Could not find a relationship between '{parent}' and '{relation}' in the schema cache"
@@ -203,6 +206,7 @@ impl ApiError {
                 )),
                 None,
             ),
+            AggregatesDisabled => (s("PGRST123"), 400, None, None),
             NotEmbedded(path) => (
                 s("PGRST108"),
                 400,

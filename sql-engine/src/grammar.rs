@@ -11,8 +11,9 @@ use nom::{IResult, Parser};
 
 use crate::error::ApiError;
 use crate::request::{
-    Conjunction, Direction, Embed, Field, Filter, FtsOperator, IsValue, JoinType, JsonKey,
-    JsonStep, LogicTree, Nulls, Operation, Operator, OrderTerm, Quantifier, SelectItem,
+    AggregateFunction, Conjunction, Direction, Embed, Field, Filter, FtsOperator, IsValue,
+    JoinType, JsonKey, JsonStep, LogicTree, Nulls, Operation, Operator, OrderTerm, Quantifier,
+    SelectItem,
 };
 
 /// Logic trees nest at most this deep; deeper input is a 400, never a stack overflow.
@@ -58,16 +59,6 @@ fn fail<'a, T>(at: &'a str, skip: usize, expecting: &'static str) -> PResult<'a,
         expecting,
         single_quote: false,
         unsupported: None,
-    }))
-}
-
-fn unsupported<'a, T>(at: &'a str, what: &'static str) -> PResult<'a, T> {
-    Err(nom::Err::Failure(GrammarError {
-        at,
-        skip: 0,
-        expecting: "",
-        single_quote: false,
-        unsupported: Some(what),
     }))
 }
 
@@ -286,13 +277,49 @@ fn select_item(input: &str, depth: usize) -> PResult<'_, SelectItem> {
         }
         _ => (rest, None, first),
     };
+    // `count()` alone is an aggregate, not an embed of a `count` relation.
+    if field.name == "count" && field.json_path.is_empty() {
+        if let Some(after) = rest.strip_prefix("()") {
+            let (after, result_cast) = cast(after)?;
+            return Ok((
+                skip_spaces(after),
+                SelectItem::Aggregate {
+                    function: AggregateFunction::Count,
+                    field: None,
+                    input_cast: None,
+                    result_cast,
+                    alias,
+                },
+            ));
+        }
+    }
     if (rest.starts_with('(') || rest.starts_with('!')) && field.json_path.is_empty() {
         return embed(rest, alias, field.name, depth);
     }
-    if rest.starts_with('.') {
-        return unsupported(rest, "aggregates in select are not supported by pgmesh yet");
-    }
     let (rest, cast) = cast(rest)?;
+    // `col.sum()`, `col::numeric.avg()::int`
+    if let Some(after) = rest.strip_prefix('.') {
+        let (after, function) = keyword(
+            after,
+            &AggregateFunction::ALL,
+            Some('('),
+            "aggregate function (sum, avg, min, max, count)",
+        )?;
+        let Some(after) = after.strip_prefix(')') else {
+            return fail(after, 0, "\")\"");
+        };
+        let (after, result_cast) = self::cast(after)?;
+        return Ok((
+            skip_spaces(after),
+            SelectItem::Aggregate {
+                function,
+                field: Some(field),
+                input_cast: cast,
+                result_cast,
+                alias,
+            },
+        ));
+    }
     Ok((skip_spaces(rest), SelectItem::Column { field, alias, cast }))
 }
 

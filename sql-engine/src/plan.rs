@@ -110,6 +110,9 @@ fn plan_read<'a>(
         (Some(l), Some(max)) => Some(l.min(max)),
         (l, max) => l.or(max),
     };
+    if !settings.db_aggregates_enabled && has_aggregates(&read.select) {
+        return Err(ApiError::AggregatesDisabled);
+    }
     let content_profile = (settings.db_schemas.len() > 1).then(|| schema.clone());
     let mut params = read.embed_params;
     let embeds = plan_embeds(cache, settings, relation, &read.select, &mut params, &[], 1)?;
@@ -138,6 +141,14 @@ fn plan_read<'a>(
         embed_nulls: Vec::new(),
     })
     .and_then(finish_node)
+}
+
+fn has_aggregates(select: &[SelectItem]) -> bool {
+    select.iter().any(|i| match i {
+        SelectItem::Aggregate { .. } => true,
+        SelectItem::Embed(e) => has_aggregates(&e.select),
+        _ => false,
+    })
 }
 
 /// Moves `rel=is.null` filters onto embeds and checks orders by embedded columns.

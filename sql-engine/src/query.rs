@@ -6,8 +6,8 @@ use crate::plan::{EmbedPlan, Plan, ReadPlan};
 use crate::prefer::Count;
 use crate::relations::Relationship;
 use crate::request::{
-    Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation, Operator,
-    OrderTerm, Quantifier, SelectItem,
+    AggregateFunction, Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation,
+    Operator, OrderTerm, Quantifier, SelectItem,
 };
 use crate::sql::{Sql, Statement};
 
@@ -308,6 +308,7 @@ fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
         q.push(if i == 0 { " WHERE " } else { " AND " });
         q.append(condition);
     }
+    q.append(group_by(plan));
     for (i, term) in plan.order.iter().enumerate() {
         q.push(if i == 0 { " ORDER BY " } else { ", " });
         q.append(order_term(plan, term));
@@ -338,9 +339,103 @@ fn output_columns(plan: &ReadPlan<'_>) -> Vec<String> {
                 Some(e) if e.outputs => names.push(e.name.clone()),
                 _ => {}
             },
+            SelectItem::Aggregate {
+                function, alias, ..
+            } => names.push(alias.clone().unwrap_or_else(|| function.name().to_string())),
         }
     }
     names
+}
+
+/// An aggregate: `SUM(CAST(col AS t))`, `COUNT("s"."t".*)` for a bare `count()`, its result
+/// cast, named by its alias or its function.
+fn aggregate(
+    plan: &ReadPlan<'_>,
+    function: AggregateFunction,
+    target: Option<&Field>,
+    input_cast: Option<&str>,
+    result_cast: Option<&str>,
+    alias: Option<&str>,
+) -> Sql {
+    let mut s = Sql::new();
+    if result_cast.is_some() {
+        s.push("CAST(");
+    }
+    s.push(&function.name().to_ascii_uppercase()).push("(");
+    match (target, input_cast) {
+        (Some(f), Some(ty)) => {
+            s.push("CAST(")
+                .append(field(plan, f))
+                .push(" AS ")
+                .push(ty)
+                .push(")");
+        }
+        (Some(f), None) => {
+            s.append(field(plan, f));
+        }
+        (None, _) => {
+            s.append(qualified(plan)).push(".*");
+        }
+    }
+    s.push(")");
+    if let Some(ty) = result_cast {
+        s.push(" AS ").push(ty).push(")");
+    }
+    s.push(" AS ").ident(alias.unwrap_or(function.name()));
+    s
+}
+
+/// With aggregates in the select, the other items are what rows are grouped by.
+fn group_by(plan: &ReadPlan<'_>) -> Sql {
+    let mut s = Sql::new();
+    if !plan
+        .select
+        .iter()
+        .any(|i| matches!(i, SelectItem::Aggregate { .. }))
+    {
+        return s;
+    }
+    let mut keys: Vec<Sql> = Vec::new();
+    let mut embeds = plan.embeds.iter();
+    for item in &plan.select {
+        match item {
+            SelectItem::Star => {
+                keys.extend(plan.relation.columns.iter().map(|c| column(plan, &c.name)))
+            }
+            SelectItem::Column { field: f, cast, .. } => {
+                let mut k = Sql::new();
+                match cast {
+                    Some(ty) => {
+                        k.push("CAST(")
+                            .append(field(plan, f))
+                            .push(" AS ")
+                            .push(ty)
+                            .push(")");
+                    }
+                    None => {
+                        k.append(field(plan, f));
+                    }
+                }
+                keys.push(k);
+            }
+            SelectItem::Embed(_) => {
+                if let Some(e) = embeds.next().filter(|e| e.outputs) {
+                    let mut k = Sql::new();
+                    k.ident(&e.lateral);
+                    if !e.relationship.cardinality.to_one() {
+                        k.push(".").ident(&e.lateral);
+                    }
+                    keys.push(k);
+                }
+            }
+            SelectItem::Aggregate { .. } => {}
+        }
+    }
+    for (i, key) in keys.into_iter().enumerate() {
+        s.push(if i == 0 { " GROUP BY " } else { ", " });
+        s.append(key);
+    }
+    s
 }
 
 /// The embed's column(s) in its parent's select: an object (or null) for to-one, an array
@@ -440,6 +535,20 @@ fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
 
 fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
     match item {
+        SelectItem::Aggregate {
+            function,
+            field,
+            input_cast,
+            result_cast,
+            alias,
+        } => aggregate(
+            plan,
+            *function,
+            field.as_ref(),
+            input_cast.as_deref(),
+            result_cast.as_deref(),
+            alias.as_deref(),
+        ),
         // Embeds are rendered from their plans by `node_query`.
         SelectItem::Embed(_) => Sql::new(),
         SelectItem::Star => {

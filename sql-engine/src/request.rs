@@ -112,6 +112,42 @@ pub enum SelectItem {
     },
     /// `alias:relation!hint!inner(items)`: a related resource.
     Embed(Embed),
+    /// `alias:col::cast.sum()::cast`, or `count()` alone (no field).
+    Aggregate {
+        function: AggregateFunction,
+        field: Option<Field>,
+        input_cast: Option<String>,
+        result_cast: Option<String>,
+        alias: Option<String>,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AggregateFunction {
+    Sum,
+    Avg,
+    Min,
+    Max,
+    Count,
+}
+
+impl AggregateFunction {
+    pub const ALL: [(AggregateFunction, &'static str); 5] = [
+        (AggregateFunction::Sum, "sum"),
+        (AggregateFunction::Avg, "avg"),
+        (AggregateFunction::Min, "min"),
+        (AggregateFunction::Max, "max"),
+        (AggregateFunction::Count, "count"),
+    ];
+
+    /// The URL name, which is also the output key and the SQL function.
+    pub fn name(self) -> &'static str {
+        Self::ALL
+            .iter()
+            .find(|(f, _)| *f == self)
+            .map(|(_, n)| *n)
+            .unwrap_or("count")
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -635,6 +671,29 @@ impl fmt::Display for SelectItem {
                 }
                 write!(f, "{field}")?;
                 if let Some(c) = cast {
+                    write!(f, "::{c}")?;
+                }
+                Ok(())
+            }
+            SelectItem::Aggregate {
+                function,
+                field,
+                input_cast,
+                result_cast,
+                alias,
+            } => {
+                if let Some(a) = alias {
+                    write!(f, "{}:", url_name(a))?;
+                }
+                if let Some(field) = field {
+                    write!(f, "{field}")?;
+                    if let Some(c) = input_cast {
+                        write!(f, "::{c}")?;
+                    }
+                    f.write_str(".")?;
+                }
+                write!(f, "{}()", function.name())?;
+                if let Some(c) = result_cast {
                     write!(f, "::{c}")?;
                 }
                 Ok(())

@@ -15,6 +15,9 @@ pub struct ApiSettings {
     pub jwt_aud: Option<String>,
     #[serde(default = "default_role_claim_key")]
     pub jwt_role_claim_key: String,
+    /// `db-aggregates-enabled`: allow `sum()`, `avg()`, … in `select`.
+    #[serde(default)]
+    pub db_aggregates_enabled: bool,
     /// Envoy cluster of the sidecar, for schema-cache fetches.
     #[serde(default = "default_sidecar_cluster")]
     pub sidecar_cluster: String,

@@ -36,6 +36,7 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
         db_max_rows: max_rows,
         jwt_aud: None,
         jwt_role_claim_key: "$.role".into(),
+        db_aggregates_enabled: true,
         sidecar_cluster: "pgmesh_sidecar".into(),
         schema_poll_ms: 2000,
     }

@@ -29,6 +29,7 @@ fn settings() -> ApiSettings {
         db_max_rows: None,
         jwt_aud: None,
         jwt_role_claim_key: "$.role".into(),
+        db_aggregates_enabled: true,
         sidecar_cluster: "c".into(),
         schema_poll_ms: 1000,
     }
