@@ -116,14 +116,19 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             });
         }
     }
+    let position: std::collections::HashMap<(String, String), usize> = tables
+        .iter()
+        .enumerate()
+        .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
+        .collect();
     for row in keys {
         let schema: String = row.try_get(0).map_err(|e| e.to_string())?;
         let name: String = row.try_get(1).map_err(|e| e.to_string())?;
         let kind: String = row.try_get(2).map_err(|e| e.to_string())?;
         let columns: Vec<String> = row.try_get(3).map_err(|e| e.to_string())?;
-        if let Some(t) = tables
-            .iter_mut()
-            .find(|t| t.schema == schema && t.name == name)
+        if let Some(t) = position
+            .get(&(schema, name))
+            .and_then(|&i| tables.get_mut(i))
         {
             if kind == "p" {
                 t.primary_key = columns;

@@ -61,7 +61,7 @@ async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), String> {
         .map_err(|e| e.to_string())?;
     eprintln!("pgmesh-sidecar: listening for reloads on '{channel}'");
     // The cache may have changed while no listener was up.
-    app.reload_schema().await;
+    let _ = app.reload_schema().await;
     while let Some(payload) = rx.recv().await {
         if !asks_for_reload(&payload) {
             continue;
@@ -69,7 +69,7 @@ async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), String> {
         // Fold a burst of notifications into one reload.
         tokio::time::sleep(Duration::from_millis(100)).await;
         while rx.try_recv().is_ok() {}
-        app.reload_schema().await;
+        let _ = app.reload_schema().await;
     }
     driver.abort();
     Err(String::from("the listening connection closed"))

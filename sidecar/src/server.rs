@@ -78,7 +78,9 @@ fn header<'a>(req: &'a Request<Incoming>, name: &str) -> Option<&'a str> {
 
 impl App {
     /// Introspects again; a failed reload keeps the cache in use.
-    pub async fn reload_schema(&self) {
+    /// Introspects again; a failed reload keeps the cache in use. Says whether it loaded.
+    pub async fn reload_schema(&self) -> bool {
+        let started = std::time::Instant::now();
         match introspect::load(&self.pool, &self.config.db_schemas).await {
             Ok(cache) => {
                 let changed = self
@@ -89,17 +91,21 @@ impl App {
                     .unwrap_or(true);
                 if changed {
                     eprintln!(
-                        "pgmesh-sidecar: schema cache {} loaded ({} relations)",
+                        "pgmesh-sidecar: schema cache {} loaded ({} relations, {} foreign keys) in {} ms",
                         cache.version,
-                        cache.tables.len()
+                        cache.tables.len(),
+                        cache.foreign_keys.len(),
+                        started.elapsed().as_millis()
                     );
                 }
                 if let Ok(mut slot) = self.schema.write() {
                     *slot = Some(Arc::new(cache));
                 }
+                true
             }
             Err(e) => {
-                eprintln!("pgmesh-sidecar: schema cache reload failed, keeping the old one: {e}")
+                eprintln!("pgmesh-sidecar: schema cache load failed, keeping the old one: {e}");
+                false
             }
         }
     }
@@ -207,25 +213,9 @@ impl App {
 /// Loads the schema cache, retrying until the database answers.
 async fn load_schema(app: Arc<App>) {
     let mut delay = Duration::from_millis(100);
-    loop {
-        match introspect::load(&app.pool, &app.config.db_schemas).await {
-            Ok(cache) => {
-                eprintln!(
-                    "pgmesh-sidecar: schema cache {} loaded ({} relations)",
-                    cache.version,
-                    cache.tables.len()
-                );
-                if let Ok(mut slot) = app.schema.write() {
-                    *slot = Some(Arc::new(cache));
-                }
-                return;
-            }
-            Err(e) => {
-                eprintln!("pgmesh-sidecar: schema cache load failed, retrying: {e}");
-                tokio::time::sleep(delay).await;
-                delay = (delay * 2).min(Duration::from_secs(5));
-            }
-        }
+    while !app.reload_schema().await {
+        tokio::time::sleep(delay).await;
+        delay = (delay * 2).min(Duration::from_secs(5));
     }
 }
 

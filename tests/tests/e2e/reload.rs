@@ -141,3 +141,54 @@ fn one_vm_per_envoy_polls_the_sidecar_and_all_share_its_copy() {
         );
     }
 }
+
+#[test]
+fn envoy_up_before_the_sidecar_recovers_by_itself() {
+    let shared = stack();
+    let cluster = shared.cluster.as_ref().unwrap();
+    let mut s = xtask::stack::Stack::start(xtask::stack::StackOptions {
+        config_text: Some(format!(
+            "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\n",
+            cluster.uri("authenticator")
+        )),
+        api_port: Some(xtask::free_port().unwrap()),
+        concurrency: 1,
+        wait_ready: false,
+        ..xtask::stack::StackOptions::new(
+            wasm(),
+            pgmesh_e2e::sidecar_bin(),
+            pgmesh_e2e::envoy_bin(),
+        )
+    })
+    .unwrap();
+    // No sidecar while Envoy comes up: the filter has no schema cache yet.
+    s.stop_sidecar();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let r = loop {
+        if let Ok(r) = http::get(&s.api, "/films?select=id&id=eq.1") {
+            break r;
+        }
+        assert!(Instant::now() < deadline, "Envoy did not start");
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    assert_eq!(
+        (r.status, r.json()["code"].clone()),
+        (503, "PGRST002".into()),
+        "{r:?}"
+    );
+    s.restart_sidecar().unwrap();
+    let restarted = Instant::now();
+    loop {
+        let r = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+        if r.status == 200 {
+            assert_eq!(r.body, "[{\"id\":1}]");
+            break;
+        }
+        assert!(
+            restarted.elapsed() < Duration::from_secs(15),
+            "never recovered: {r:?}"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    eprintln!("served {:?} after the sidecar came up", restarted.elapsed());
+}
