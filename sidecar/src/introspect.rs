@@ -4,6 +4,7 @@
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
 use sql_engine::schema::{Column, ForeignKey, SchemaCache, Table};
+use sql_engine::views::ViewColumn;
 
 use crate::db::{pool_error, TextParam};
 
@@ -46,6 +47,31 @@ join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
 where k.contype = 'f' and (n.nspname::text = any($1::text[]) or rn.nspname::text = any($1::text[]))
 order by 2, 3, 1";
 
+/// View columns that are plain references to another relation's column, from the view's
+/// rewrite rule (the target entries' `resorigtbl`/`resorigcol`), as PostgREST reads them.
+/// Later matches win for a name: the view's own target list comes after its range table.
+const VIEW_COLUMNS: &str = r"
+select vn.nspname::text, vc.relname::text,
+       regexp_replace(m[1], '\\(.)', '\1', 'g'),
+       tn.nspname::text, tc.relname::text, ta.attname::text
+from pg_catalog.pg_rewrite r
+join pg_catalog.pg_class vc on vc.oid = r.ev_class and vc.relkind in ('v', 'm')
+join pg_catalog.pg_namespace vn on vn.oid = vc.relnamespace
+cross join lateral regexp_matches(r.ev_action::text,
+  ':resname (.*?) :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+) :resjunk', 'g') as m
+join pg_catalog.pg_class tc on tc.oid = m[2]::oid
+join pg_catalog.pg_namespace tn on tn.oid = tc.relnamespace
+join pg_catalog.pg_attribute ta on ta.attrelid = tc.oid and ta.attnum = m[3]::int
+where r.rulename = '_RETURN' and vn.nspname::text = any($1::text[])";
+
+/// An error with PostgreSQL's own message, when it has one.
+fn describe(e: tokio_postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(db) => format!("{} ({})", db.message(), db.code().code()),
+        None => e.to_string(),
+    }
+}
+
 /// A PostgreSQL text-array literal of the schema names.
 fn text_array(items: &[String]) -> String {
     let quoted: Vec<String> = items
@@ -62,20 +88,24 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .read_only(true)
         .start()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let array = text_array(schemas);
     let rows = tx
         .query(RELATIONS, &[&TextParam(Some(&array))])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let keys = tx
         .query(KEYS, &[&TextParam(Some(&array))])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
     let fk_rows = tx
         .query(FOREIGN_KEYS, &[&TextParam(Some(&array))])
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(describe)?;
+    let view_rows = tx
+        .query(VIEW_COLUMNS, &[&TextParam(Some(&array))])
+        .await
+        .map_err(describe)?;
     let postgis: bool = tx
         .query_one(
             "select exists (select 1 from pg_catalog.pg_extension where extname = 'postgis')",
@@ -83,13 +113,13 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         )
         .await
         .and_then(|row| row.try_get(0))
-        .map_err(|e| e.to_string())?;
-    tx.commit().await.map_err(|e| e.to_string())?;
+        .map_err(describe)?;
+    tx.commit().await.map_err(describe)?;
 
     let mut tables: Vec<Table> = Vec::new();
     for row in rows {
-        let schema: String = row.try_get(0).map_err(|e| e.to_string())?;
-        let name: String = row.try_get(1).map_err(|e| e.to_string())?;
+        let schema: String = row.try_get(0).map_err(describe)?;
+        let name: String = row.try_get(1).map_err(describe)?;
         let is_new = tables
             .last()
             .is_none_or(|t| t.schema != schema || t.name != name);
@@ -101,17 +131,17 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
                 ..Default::default()
             });
         }
-        let column: Option<String> = row.try_get(2).map_err(|e| e.to_string())?;
+        let column: Option<String> = row.try_get(2).map_err(describe)?;
         if let (Some(name), Some(table)) = (column, tables.last_mut()) {
             table.columns.push(Column {
                 name,
                 data_type: row
                     .try_get::<_, Option<String>>(3)
-                    .map_err(|e| e.to_string())?
+                    .map_err(describe)?
                     .unwrap_or_default(),
                 nullable: row
                     .try_get::<_, Option<bool>>(4)
-                    .map_err(|e| e.to_string())?
+                    .map_err(describe)?
                     .unwrap_or(true),
             });
         }
@@ -122,10 +152,10 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
         .collect();
     for row in keys {
-        let schema: String = row.try_get(0).map_err(|e| e.to_string())?;
-        let name: String = row.try_get(1).map_err(|e| e.to_string())?;
-        let kind: String = row.try_get(2).map_err(|e| e.to_string())?;
-        let columns: Vec<String> = row.try_get(3).map_err(|e| e.to_string())?;
+        let schema: String = row.try_get(0).map_err(describe)?;
+        let name: String = row.try_get(1).map_err(describe)?;
+        let kind: String = row.try_get(2).map_err(describe)?;
+        let columns: Vec<String> = row.try_get(3).map_err(describe)?;
         if let Some(t) = position
             .get(&(schema, name))
             .and_then(|&i| tables.get_mut(i))
@@ -139,10 +169,8 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
     }
     let mut foreign_keys = Vec::with_capacity(fk_rows.len());
     for row in fk_rows {
-        let text =
-            |i: usize| -> Result<String, String> { row.try_get(i).map_err(|e| e.to_string()) };
-        let list =
-            |i: usize| -> Result<Vec<String>, String> { row.try_get(i).map_err(|e| e.to_string()) };
+        let text = |i: usize| -> Result<String, String> { row.try_get(i).map_err(describe) };
+        let list = |i: usize| -> Result<Vec<String>, String> { row.try_get(i).map_err(describe) };
         foreign_keys.push(ForeignKey {
             name: text(0)?,
             schema: text(1)?,
@@ -153,11 +181,24 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             ref_columns: list(6)?,
         });
     }
-    let content =
-        serde_json::to_vec(&(&tables, &foreign_keys, postgis)).map_err(|e| e.to_string())?;
-    let version = hex::encode(&Sha256::digest(&content)[..8]);
-    let mut cache = SchemaCache::new(version, tables);
+    let mut view_columns = Vec::with_capacity(view_rows.len());
+    for row in view_rows {
+        let text = |i: usize| -> Result<String, String> { row.try_get(i).map_err(describe) };
+        view_columns.push(ViewColumn {
+            view_schema: text(0)?,
+            view: text(1)?,
+            column: text(2)?,
+            source_schema: text(3)?,
+            source: text(4)?,
+            source_column: text(5)?,
+        });
+    }
+    let mut cache = SchemaCache::new(String::new(), tables);
     cache.postgis = postgis;
     cache.foreign_keys = foreign_keys;
+    cache.infer_view_keys(&view_columns);
+    // The version is a hash of everything the filter plans with.
+    let content = serde_json::to_vec(&cache).map_err(|e| e.to_string())?;
+    cache.version = hex::encode(&Sha256::digest(&content)[..8]);
     Ok(cache)
 }

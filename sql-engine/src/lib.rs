@@ -18,6 +18,7 @@ pub mod response;
 pub mod schema;
 pub mod settings;
 pub mod sql;
+pub mod views;
 
 pub use error::ApiError;
 
