@@ -228,6 +228,7 @@ mod tests {
                     name: "id".into(),
                     data_type: "integer".into(),
                     nullable: false,
+                    ..Default::default()
                 }],
                 ..Default::default()
             }],

@@ -10,10 +10,14 @@ use crate::db::{pool_error, TextParam};
 
 const RELATIONS: &str = "
 select n.nspname::text, c.relname::text, a.attname::text,
-       pg_catalog.format_type(a.atttypid, a.atttypmod), not a.attnotnull
+       pg_catalog.format_type(a.atttypid, a.atttypmod), not a.attnotnull,
+       pg_catalog.pg_get_expr(d.adbin, d.adrelid), pg_catalog.col_description(c.oid, a.attnum),
+       c.relkind::text, pg_catalog.pg_relation_is_updatable(c.oid, true),
+       pg_catalog.obj_description(c.oid, 'pg_class')
 from pg_catalog.pg_class c
 join pg_catalog.pg_namespace n on n.oid = c.relnamespace
 left join pg_catalog.pg_attribute a on a.attrelid = c.oid and a.attnum > 0 and not a.attisdropped
+left join pg_catalog.pg_attrdef d on d.adrelid = c.oid and d.adnum = a.attnum
 where c.relkind in ('r', 'v', 'm', 'f', 'p') and n.nspname::text = any($1::text[])
 order by 1, 2, a.attnum";
 
@@ -124,10 +128,18 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             .last()
             .is_none_or(|t| t.schema != schema || t.name != name);
         if is_new {
+            let kind: String = row.try_get(7).map_err(describe)?;
+            // pg_relation_is_updatable: bit 8 insert, 4 update, 16 delete.
+            let updatable: i32 = row.try_get(8).map_err(describe)?;
+            let table_like = kind == "r" || kind == "p";
             tables.push(Table {
                 schema,
                 name,
                 columns: Vec::new(),
+                insertable: table_like || updatable & 8 != 0,
+                updatable: table_like || updatable & 4 != 0,
+                deletable: table_like || updatable & 16 != 0,
+                description: row.try_get(9).map_err(describe)?,
                 ..Default::default()
             });
         }
@@ -143,6 +155,8 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
                     .try_get::<_, Option<bool>>(4)
                     .map_err(describe)?
                     .unwrap_or(true),
+                default: row.try_get(5).map_err(describe)?,
+                description: row.try_get(6).map_err(describe)?,
             });
         }
     }

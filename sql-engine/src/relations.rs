@@ -210,6 +210,7 @@ mod tests {
                         name: c.to_string(),
                         data_type: "integer".into(),
                         nullable: true,
+                        ..Default::default()
                     })
                     .collect(),
             )

@@ -34,6 +34,15 @@ pub struct Table {
     /// Columns of each unique constraint.
     #[serde(default)]
     pub unique_keys: Vec<Vec<String>>,
+    /// What the relation accepts (tables: everything; views: what PostgreSQL can update).
+    #[serde(default)]
+    pub insertable: bool,
+    #[serde(default)]
+    pub updatable: bool,
+    #[serde(default)]
+    pub deletable: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 /// `table(columns) REFERENCES ref_table(ref_columns)`, named by its constraint.
@@ -48,11 +57,16 @@ pub struct ForeignKey {
     pub ref_columns: Vec<String>,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Column {
     pub name: String,
     pub data_type: String,
     pub nullable: bool,
+    /// The default expression, as PostgreSQL prints it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
 }
 
 impl Table {
@@ -64,6 +78,10 @@ impl Table {
             columns,
             primary_key: Vec::new(),
             unique_keys: Vec::new(),
+            insertable: false,
+            updatable: false,
+            deletable: false,
+            description: None,
         }
     }
 
@@ -135,6 +153,7 @@ mod tests {
                     name: "id".into(),
                     data_type: "integer".into(),
                     nullable: false,
+                    ..Default::default()
                 }],
                 ..Default::default()
             }],

@@ -148,6 +148,7 @@ mod tests {
             name: n.into(),
             data_type: "integer".into(),
             nullable: true,
+            ..Default::default()
         }
     }
 

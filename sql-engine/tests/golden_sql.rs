@@ -9,6 +9,7 @@ fn cache() -> SchemaCache {
         name: n.into(),
         data_type: t.into(),
         nullable: true,
+        ..Default::default()
     };
     SchemaCache::new(
         "v1".into(),
@@ -206,6 +207,7 @@ fn embeds_render_as_lateral_joins() {
         name: n.into(),
         data_type: "integer".into(),
         nullable: true,
+        ..Default::default()
     };
     let table = |name: &str, cols: &[&str], pk: &[&str]| Table {
         primary_key: pk.iter().map(|c| c.to_string()).collect(),

@@ -16,6 +16,7 @@ fn cache() -> SchemaCache {
                 name: "id".into(),
                 data_type: "integer".into(),
                 nullable: false,
+                ..Default::default()
             }],
             ..Default::default()
         }],

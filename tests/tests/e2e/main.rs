@@ -8,6 +8,7 @@ mod auth;
 mod conformance;
 mod context;
 mod errors;
+mod introspection;
 mod lifecycle;
 mod operators;
 mod pages;

@@ -1,0 +1,69 @@
+//! What the sidecar introspects, read from the schema document it serves the filter.
+
+use pgmesh_e2e::{http, stack};
+use sql_engine::handoff::{self, Handoff};
+use sql_engine::schema::SchemaCache;
+
+fn schema_document() -> SchemaCache {
+    let s = stack();
+    let hand = Handoff {
+        method: "GET".into(),
+        path: handoff::SCHEMA_PATH.into(),
+        ts_ms: pgmesh_e2e::now_s() * 1000,
+        nonce: pgmesh_e2e::marker("schema"),
+        ..Handoff::default()
+    };
+    let (doc, sig) =
+        handoff::sign(s.handoff_key.as_bytes(), "GET", handoff::SCHEMA_PATH, &hand).unwrap();
+    let r = http::request(
+        &format!("127.0.0.1:{}", s.sidecar_port),
+        "GET",
+        handoff::SCHEMA_PATH,
+        &[
+            (handoff::HANDOFF_HEADER, &doc),
+            (handoff::SIGNATURE_HEADER, &sig),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200);
+    SchemaCache::from_json(r.body.as_bytes()).unwrap()
+}
+
+#[test]
+fn columns_keys_descriptions_and_what_relations_accept() {
+    let cache = schema_document();
+    let reviews = cache.table("api", "reviews").unwrap();
+    assert_eq!(reviews.primary_key, vec!["id"]);
+    assert_eq!(reviews.description.as_deref(), Some("What people thought"));
+    let id = reviews.columns.iter().find(|c| c.name == "id").unwrap();
+    assert_eq!(
+        id.default.as_deref(),
+        Some("nextval('api.reviews_id_seq'::regclass)")
+    );
+    assert!(!id.nullable);
+    let body = reviews.columns.iter().find(|c| c.name == "body").unwrap();
+    assert_eq!(body.description.as_deref(), Some("The review itself"));
+    assert!((reviews.insertable, reviews.updatable, reviews.deletable) == (true, true, true));
+    // A simple view is auto-updatable; a grouped one is not.
+    let recent = cache.table("api", "recent_films").unwrap();
+    assert!(recent.insertable && recent.updatable && recent.deletable);
+    let counts = cache.table("api", "review_counts").unwrap();
+    assert!(!counts.insertable && !counts.updatable && !counts.deletable);
+    // Keys inferred for a view from its base table.
+    assert_eq!(
+        cache.table("api", "film_catalog").unwrap().primary_key,
+        vec!["film_id"]
+    );
+    // Composite keys and foreign keys.
+    assert_eq!(
+        cache.table("api", "roles").unwrap().primary_key,
+        vec!["film_id", "actor_id"]
+    );
+    assert!(cache
+        .foreign_keys
+        .iter()
+        .any(|fk| fk.name == "films_director_id_fkey"
+            && fk.columns == ["director_id"]
+            && fk.ref_table == "directors"));
+    assert!(cache.postgis);
+}
