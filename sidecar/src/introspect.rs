@@ -3,7 +3,7 @@
 
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
-use sql_engine::schema::{Column, ForeignKey, SchemaCache, Table};
+use sql_engine::schema::{Argument, Column, ForeignKey, Function, SchemaCache, Table};
 use sql_engine::views::ViewColumn;
 
 use crate::db::{pool_error, TextParam};
@@ -68,6 +68,30 @@ join pg_catalog.pg_namespace tn on tn.oid = tc.relnamespace
 join pg_catalog.pg_attribute ta on ta.attrelid = tc.oid and ta.attnum = m[3]::int
 where r.rulename = '_RETURN' and vn.nspname::text = any($1::text[])";
 
+/// Functions of the exposed schemas: input arguments (name, type, has a default), result, the
+/// relation a composite result or the first argument belongs to, volatility.
+const FUNCTIONS: &str = "
+select n.nspname::text, p.proname::text,
+       coalesce(p.proargnames, '{}'::text[]),
+       coalesce(p.proargmodes::text[], '{}'::text[]),
+       array(select pg_catalog.format_type(t, null) from unnest(p.proargtypes::oid[]) with ordinality u(t, o) order by o),
+       p.pronargdefaults::int, p.provariadic <> 0, p.proretset,
+       pg_catalog.format_type(p.prorettype, null),
+       rn.nspname::text, rc.relname::text,
+       p.provolatile::text,
+       an.nspname::text, ac.relname::text,
+       p.prorows::float8
+from pg_catalog.pg_proc p
+join pg_catalog.pg_namespace n on n.oid = p.pronamespace
+join pg_catalog.pg_type rt on rt.oid = p.prorettype
+left join pg_catalog.pg_class rc on rc.oid = rt.typrelid and rc.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_catalog.pg_namespace rn on rn.oid = rc.relnamespace
+left join pg_catalog.pg_type at on at.oid = (p.proargtypes::oid[])[0]
+left join pg_catalog.pg_class ac on ac.oid = at.typrelid and ac.relkind in ('r', 'v', 'm', 'f', 'p')
+left join pg_catalog.pg_namespace an on an.oid = ac.relnamespace
+where p.prokind = 'f' and n.nspname::text = any($1::text[])
+order by 1, 2";
+
 /// An error with PostgreSQL's own message, when it has one.
 fn describe(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -108,6 +132,10 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .map_err(describe)?;
     let view_rows = tx
         .query(VIEW_COLUMNS, &[&TextParam(Some(&array))])
+        .await
+        .map_err(describe)?;
+    let function_rows = tx
+        .query(FUNCTIONS, &[&TextParam(Some(&array))])
         .await
         .map_err(describe)?;
     let postgis: bool = tx
@@ -207,7 +235,50 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             source_column: text(5)?,
         });
     }
+    let mut functions = Vec::with_capacity(function_rows.len());
+    for row in function_rows {
+        let text = |i: usize| -> Result<String, String> { row.try_get(i).map_err(describe) };
+        let opt = |i: usize| -> Result<Option<String>, String> { row.try_get(i).map_err(describe) };
+        let list = |i: usize| -> Result<Vec<String>, String> { row.try_get(i).map_err(describe) };
+        let (names, modes, types) = (list(2)?, list(3)?, list(4)?);
+        // Names of the input arguments: all of them, or those whose mode is in, inout or variadic.
+        let input_names: Vec<String> = if modes.is_empty() {
+            names.clone()
+        } else {
+            names
+                .iter()
+                .zip(modes.iter())
+                .filter(|(_, m)| matches!(m.as_str(), "i" | "b" | "v"))
+                .map(|(n, _)| n.clone())
+                .collect()
+        };
+        let defaults = usize::try_from(row.try_get::<_, i32>(5).map_err(describe)?).unwrap_or(0);
+        let first_default = types.len().saturating_sub(defaults);
+        let args = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| Argument {
+                name: input_names.get(i).cloned().unwrap_or_default(),
+                data_type: t.clone(),
+                has_default: i >= first_default,
+            })
+            .collect();
+        let pair = |a: Option<String>, b: Option<String>| a.zip(b);
+        functions.push(Function {
+            schema: text(0)?,
+            name: text(1)?,
+            args,
+            variadic: row.try_get(6).map_err(describe)?,
+            returns_set: row.try_get(7).map_err(describe)?,
+            return_type: text(8)?,
+            returns_relation: pair(opt(9)?, opt(10)?),
+            volatility: text(11)?,
+            first_arg_relation: pair(opt(12)?, opt(13)?),
+            rows: row.try_get::<_, f64>(14).map_err(describe)?.max(0.0) as u64,
+        });
+    }
     let mut cache = SchemaCache::new(String::new(), tables);
+    cache.functions = functions;
     cache.postgis = postgis;
     cache.foreign_keys = foreign_keys;
     cache.infer_view_keys(&view_columns);

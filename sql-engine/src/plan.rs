@@ -10,7 +10,7 @@ use crate::request::{
     ApiRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Operation, OrderTerm,
     ReadRequest, SelectItem,
 };
-use crate::schema::{SchemaCache, Table};
+use crate::schema::{Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 /// A read resolved against the schema cache.
@@ -44,6 +44,8 @@ pub struct ReadPlan<'a> {
     /// `rel=is.null` / `rel=not.is.null`: rows without / with a related row (embed name, wants
     /// null).
     pub embed_nulls: Vec<(String, bool)>,
+    /// Computed columns of the relation: scalar functions taking its row.
+    pub computed: Vec<&'a Function>,
 }
 
 /// An embedded resource resolved to a relationship.
@@ -139,8 +141,17 @@ fn plan_read<'a>(
         alias: None,
         embeds,
         embed_nulls: Vec::new(),
+        computed: computed_columns(cache, relation),
     })
     .and_then(finish_node)
+}
+
+fn computed_columns<'a>(cache: &'a SchemaCache, table: &Table) -> Vec<&'a Function> {
+    cache
+        .functions
+        .iter()
+        .filter(|f| cache.computed_column(table, &f.name) == Some(*f))
+        .collect()
 }
 
 fn has_aggregates(select: &[SelectItem]) -> bool {
@@ -239,6 +250,7 @@ fn plan_embeds<'a>(
             alias: Some(format!("{}_{depth}", target.name)),
             embeds: Vec::new(),
             embed_nulls: Vec::new(),
+            computed: computed_columns(cache, target),
         };
         for param in mine {
             match param {
@@ -283,7 +295,7 @@ fn resolve<'a>(
 ) -> Result<Relationship<'a>, ApiError> {
     let mut found: Vec<Relationship<'a>> = relations::relationships(cache, parent)
         .into_iter()
-        .filter(|r| r.target.name == embed.relation)
+        .filter(|r| r.embed_name() == embed.relation)
         .filter(|r| embed.hint.as_deref().is_none_or(|h| r.matches_hint(h)))
         .collect();
     match found.len() {

@@ -176,10 +176,26 @@ fn qualified(plan: &ReadPlan<'_>) -> Sql {
     s
 }
 
+/// A column, or a computed column: `"schema"."fn"("row")`.
 fn column(plan: &ReadPlan<'_>, name: &str) -> Sql {
+    if let Some(f) = computed(plan, name) {
+        let mut s = Sql::new();
+        s.ident(&f.schema).push(".").ident(&f.name).push("(");
+        s.ident(plan.alias.as_deref().unwrap_or(&plan.table))
+            .push(")");
+        return s;
+    }
     let mut s = qualified(plan);
     s.push(".").ident(name);
     s
+}
+
+/// The computed column `name`, when the relation has no column of that name.
+fn computed<'p>(plan: &'p ReadPlan<'_>, name: &str) -> Option<&'p crate::schema::Function> {
+    if plan.relation.columns.iter().any(|c| c.name == name) {
+        return None;
+    }
+    plan.computed.iter().find(|f| f.name == name).copied()
 }
 
 /// Whether a column holds JSON (unknown columns are left to PostgreSQL to report).
@@ -224,6 +240,8 @@ struct Link<'p> {
     relationship: &'p Relationship<'p>,
     /// What the parent's columns are qualified with.
     parent: Sql,
+    /// The parent's whole row (for computed relationships).
+    parent_row: Sql,
 }
 
 /// `"schema"."table"`, with ` AS "alias"` inside embeds.
@@ -257,7 +275,25 @@ fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
         first = false;
         q.append(piece);
     }
-    q.push(" FROM ").append(from_item(plan));
+    q.push(" FROM ");
+    match link
+        .as_ref()
+        .and_then(|l| l.relationship.function.map(|f| (f, l)))
+    {
+        // A computed relationship: the function's rows for the parent row.
+        Some((f, l)) => {
+            q.ident(&f.schema)
+                .push(".")
+                .ident(&f.name)
+                .push("(")
+                .append(l.parent_row.clone());
+            q.push(") AS ")
+                .ident(plan.alias.as_deref().unwrap_or(&plan.table));
+        }
+        None => {
+            q.append(from_item(plan));
+        }
+    }
     let mut conditions: Vec<Sql> = Vec::new();
     if let Some(link) = &link {
         if let Some(j) = &link.relationship.junction {
@@ -479,9 +515,12 @@ fn embed_output(e: &EmbedPlan<'_>) -> Sql {
 
 /// `LEFT JOIN LATERAL (…) AS "lateral" ON …` for one embed (INNER with `!inner`).
 fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
+    let mut parent_row = Sql::new();
+    parent_row.ident(parent.alias.as_deref().unwrap_or(&parent.table));
     let link = Link {
         relationship: &e.relationship,
         parent: qualified(parent),
+        parent_row,
     };
     let child = node_query(&e.plan, Some(link));
     let mut s = Sql::new();
@@ -575,7 +614,8 @@ fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
                     s.append(field(plan, f));
                 }
             }
-            let renamed = cast.is_some() || !f.json_path.is_empty();
+            let renamed =
+                cast.is_some() || !f.json_path.is_empty() || computed(plan, &f.name).is_some();
             match alias {
                 Some(a) => {
                     s.push(" AS ").ident(a);

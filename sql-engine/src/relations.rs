@@ -2,7 +2,7 @@
 //! one-to-many, one-to-one (the foreign key columns are unique) and many-to-many through a
 //! junction whose primary key holds both foreign keys.
 
-use crate::schema::{ForeignKey, SchemaCache, Table};
+use crate::schema::{ForeignKey, Function, SchemaCache, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cardinality {
@@ -50,6 +50,8 @@ pub struct Relationship<'a> {
     /// Source column = target column (empty for many-to-many).
     pub columns: Vec<(&'a str, &'a str)>,
     pub junction: Option<Junction<'a>>,
+    /// A computed relationship: a function taking the source row and returning target rows.
+    pub function: Option<&'a Function>,
 }
 
 fn pairs<'a>(a: &'a [String], b: &'a [String]) -> Vec<(&'a str, &'a str)> {
@@ -85,6 +87,7 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
                     constraint: &fk.name,
                     columns: pairs(&fk.columns, &fk.ref_columns),
                     junction: None,
+                    function: None,
                 });
             }
         }
@@ -102,6 +105,7 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
                     constraint: &fk.name,
                     columns: pairs(&fk.ref_columns, &fk.columns),
                     junction: None,
+                    function: None,
                 });
             }
         }
@@ -143,13 +147,50 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
                     source_constraint: &to_source.name,
                     target_constraint: &to_target.name,
                 }),
+                function: None,
             });
         }
+    }
+    // Computed relationships: functions taking the source row and returning rows of a relation;
+    // to-one unless they return a set of more than one row.
+    let source_key = (source.schema.clone(), source.name.clone());
+    for f in cache
+        .functions
+        .iter()
+        .filter(|f| f.first_arg_relation.as_ref() == Some(&source_key))
+    {
+        let Some((schema, name)) = &f.returns_relation else {
+            continue;
+        };
+        let Some(target) = cache.table(schema, name) else {
+            continue;
+        };
+        out.push(Relationship {
+            cardinality: if f.returns_set && f.rows != 1 {
+                Cardinality::OneToMany
+            } else {
+                Cardinality::ManyToOne
+            },
+            target,
+            constraint: &f.name,
+            columns: Vec::new(),
+            junction: None,
+            function: Some(f),
+        });
     }
     out
 }
 
 impl Relationship<'_> {
+    /// The name an embed uses for this relationship: a computed relationship's function, or
+    /// the target relation.
+    pub fn embed_name(&self) -> &str {
+        match self.function {
+            Some(f) => &f.name,
+            None => &self.target.name,
+        }
+    }
+
     /// Whether a `!hint` selects this relationship: its constraint, a column of it (single
     /// column keys), or the junction's name.
     pub fn matches_hint(&self, hint: &str) -> bool {

@@ -17,6 +17,9 @@ pub struct SchemaCache {
     /// Foreign keys between relations of the exposed schemas.
     #[serde(default)]
     pub foreign_keys: Vec<ForeignKey>,
+    /// Functions of the exposed schemas.
+    #[serde(default)]
+    pub functions: Vec<Function>,
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
@@ -43,6 +46,50 @@ pub struct Table {
     pub deletable: bool,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+}
+
+/// A function: what RPC calls, and, when it takes a row of a relation, a computed column
+/// (scalar result) or a computed relationship (a relation's rows as result).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Function {
+    pub schema: String,
+    pub name: String,
+    pub args: Vec<Argument>,
+    pub variadic: bool,
+    pub returns_set: bool,
+    /// The result type as PostgreSQL prints it.
+    pub return_type: String,
+    /// The relation whose rows the function returns (composite results of a table or view).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub returns_relation: Option<(String, String)>,
+    /// `i`mmutable, `s`table or `v`olatile.
+    pub volatility: String,
+    /// The relation whose row the first argument takes, if any.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub first_arg_relation: Option<(String, String)>,
+    /// `ROWS n` from the definition (1 makes a set-returning computed relationship to-one).
+    pub rows: u64,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Argument {
+    pub name: String,
+    pub data_type: String,
+    pub has_default: bool,
+}
+
+impl SchemaCache {
+    /// A scalar function over rows of `table` named `name`: a computed column.
+    pub fn computed_column(&self, table: &Table, name: &str) -> Option<&Function> {
+        self.functions.iter().find(|f| {
+            f.name == name
+                && f.returns_relation.is_none()
+                && !f.returns_set
+                && f.args.iter().filter(|a| !a.has_default).count() <= 1
+                && f.first_arg_relation.as_ref()
+                    == Some(&(table.schema.clone(), table.name.clone()))
+        })
+    }
 }
 
 /// `table(columns) REFERENCES ref_table(ref_columns)`, named by its constraint.
@@ -109,6 +156,7 @@ impl SchemaCache {
             tables,
             postgis: false,
             foreign_keys: Vec::new(),
+            functions: Vec::new(),
             index: HashMap::new(),
         };
         cache.reindex();

@@ -66,4 +66,35 @@ fn columns_keys_descriptions_and_what_relations_accept() {
             && fk.columns == ["director_id"]
             && fk.ref_table == "directors"));
     assert!(cache.postgis);
+    // Functions, with what computed columns and relationships need.
+    let cast_of = cache
+        .functions
+        .iter()
+        .find(|f| f.name == "cast_of")
+        .unwrap();
+    assert!(cast_of.returns_set);
+    assert_eq!(
+        cast_of.returns_relation,
+        Some(("api".into(), "actors".into()))
+    );
+    assert_eq!(
+        cast_of.first_arg_relation,
+        Some(("api".into(), "films".into()))
+    );
+    assert_eq!(cast_of.volatility, "s");
+    let film_count = cache
+        .functions
+        .iter()
+        .find(|f| f.name == "film_count")
+        .unwrap();
+    assert_eq!(film_count.args.len(), 1);
+    assert_eq!(
+        (
+            film_count.args[0].name.as_str(),
+            film_count.args[0].data_type.as_str()
+        ),
+        ("min_year", "integer")
+    );
+    assert!(film_count.args[0].has_default);
+    assert_eq!(film_count.return_type, "bigint");
 }
