@@ -92,6 +92,15 @@ left join pg_catalog.pg_namespace an on an.oid = ac.relnamespace
 where p.prokind = 'f' and n.nspname::text = any($1::text[])
 order by 1, 2";
 
+/// Settings roles carry (`ALTER ROLE … [IN DATABASE …] SET`), database-specific ones last so
+/// that they win.
+const ROLE_SETTINGS: &str = "
+select r.rolname::text, s.setconfig::text[]
+from pg_catalog.pg_db_role_setting s
+join pg_catalog.pg_roles r on r.oid = s.setrole
+where s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database()))
+order by r.rolname, s.setdatabase";
+
 /// An error with PostgreSQL's own message, when it has one.
 fn describe(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -138,6 +147,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .query(FUNCTIONS, &[&TextParam(Some(&array))])
         .await
         .map_err(describe)?;
+    let role_rows = tx.query(ROLE_SETTINGS, &[]).await.map_err(describe)?;
     let postgis: bool = tx
         .query_one(
             "select exists (select 1 from pg_catalog.pg_extension where extname = 'postgis')",
@@ -279,6 +289,19 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
     }
     let mut cache = SchemaCache::new(String::new(), tables);
     cache.functions = functions;
+    for row in role_rows {
+        let role: String = row.try_get(0).map_err(describe)?;
+        let config: Vec<String> = row.try_get(1).map_err(describe)?;
+        let settings: Vec<(String, String)> = config
+            .iter()
+            .filter_map(|kv| kv.split_once('='))
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        match cache.role_settings.iter_mut().find(|(r, _)| *r == role) {
+            Some((_, existing)) => existing.extend(settings),
+            None => cache.role_settings.push((role, settings)),
+        }
+    }
     cache.postgis = postgis;
     cache.foreign_keys = foreign_keys;
     cache.infer_view_keys(&view_columns);

@@ -20,6 +20,9 @@ pub struct SchemaCache {
     /// Functions of the exposed schemas.
     #[serde(default)]
     pub functions: Vec<Function>,
+    /// `ALTER ROLE … SET` settings of each role (for this database or all), by role.
+    #[serde(default)]
+    pub role_settings: Vec<(String, Vec<(String, String)>)>,
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
@@ -157,6 +160,7 @@ impl SchemaCache {
             postgis: false,
             foreign_keys: Vec::new(),
             functions: Vec::new(),
+            role_settings: Vec::new(),
             index: HashMap::new(),
         };
         cache.reindex();

@@ -97,4 +97,13 @@ fn columns_keys_descriptions_and_what_relations_accept() {
     );
     assert!(film_count.args[0].has_default);
     assert_eq!(film_count.return_type, "bigint");
+    // Role settings, for applying them per transaction.
+    let web_user = cache
+        .role_settings
+        .iter()
+        .find(|(r, _)| r == "web_user")
+        .unwrap();
+    assert!(web_user
+        .1
+        .contains(&("statement_timeout".to_string(), "5s".to_string())));
 }
