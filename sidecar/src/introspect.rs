@@ -109,15 +109,6 @@ fn describe(e: tokio_postgres::Error) -> String {
     }
 }
 
-/// A PostgreSQL text-array literal of the schema names.
-fn text_array(items: &[String]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|i| format!("\"{}\"", i.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{{{}}}", quoted.join(","))
-}
-
 pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String> {
     let mut client = pool.get().await.map_err(|e| pool_error(e).to_string())?;
     let tx = client
@@ -126,7 +117,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .start()
         .await
         .map_err(describe)?;
-    let array = text_array(schemas);
+    let array = sql_engine::sql::array_literal(schemas);
     let rows = tx
         .query(RELATIONS, &[&TextParam(Some(&array))])
         .await

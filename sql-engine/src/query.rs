@@ -9,7 +9,7 @@ use crate::request::{
     AggregateFunction, Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation,
     Operator, OrderTerm, Quantifier, SelectItem,
 };
-use crate::sql::{Sql, Statement};
+use crate::sql::{array_literal, Sql, Statement};
 
 /// What the sidecar runs for a plan.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -714,15 +714,6 @@ fn logic_tree(plan: &ReadPlan<'_>, tree: &LogicTree) -> Sql {
             s
         }
     }
-}
-
-/// A PostgreSQL array literal `{"a","b"}`; every element quoted, `"` and `\` escaped.
-fn array_literal(items: &[String]) -> String {
-    let quoted: Vec<String> = items
-        .iter()
-        .map(|i| format!("\"{}\"", i.replace('\\', "\\\\").replace('"', "\\\"")))
-        .collect();
-    format!("{{{}}}", quoted.join(","))
 }
 
 fn order_term(plan: &ReadPlan<'_>, term: &OrderTerm) -> Sql {

@@ -104,6 +104,16 @@ pub fn quote_ident(name: &str) -> String {
     }
 }
 
+/// A PostgreSQL array literal `{"a","b"}` (a parameter's text, never SQL text): every element
+/// quoted, `"` and `\` escaped.
+pub fn array_literal(items: &[String]) -> String {
+    let quoted: Vec<String> = items
+        .iter()
+        .map(|i| format!("\"{}\"", i.replace('\\', "\\\\").replace('"', "\\\"")))
+        .collect();
+    format!("{{{}}}", quoted.join(","))
+}
+
 /// The per-transaction settings statement: `select set_config($1, $2, true), …`.
 /// Names and values are both parameters.
 pub fn settings_statement<'a>(settings: impl IntoIterator<Item = (&'a str, &'a str)>) -> Statement {
