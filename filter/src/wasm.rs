@@ -115,9 +115,12 @@ impl Root {
         let Ok((Some(document), _)) = hostcalls::get_shared_data(SCHEMA_KEY) else {
             return;
         };
+        // Remember the version key's value, even if a concurrent publish left the document one
+        // version ahead: the next change of the key brings both in line, and nothing is parsed
+        // again on every tick in between.
+        self.adopted = Some(String::from_utf8_lossy(&version).into_owned());
         match SchemaCache::from_json(&document) {
             Ok(cache) => {
-                self.adopted = Some(cache.version.clone());
                 if let Ok(mut state) = self.state.try_borrow_mut() {
                     if let Some(state) = state.as_mut() {
                         log(
@@ -248,6 +251,8 @@ impl RootContext for Root {
                 if let Ok(mut slot) = self.state.try_borrow_mut() {
                     *slot = Some(state);
                 }
+                // The new state has no schema yet: adopt the shared copy again.
+                self.adopted = None;
                 // A VM created after the first load (another worker, or a reload after a
                 // crash) serves at once with the shared copy.
                 self.adopt_shared();
@@ -284,7 +289,11 @@ impl RootContext for Root {
         if self.adopted.is_some() && now.saturating_sub(self.last_fetch_ms) < poll_ms {
             return;
         }
-        if !self.take_lead(now, poll_ms.saturating_mul(3).max(1000)) {
+        // The lease outlives a fetch that takes until its timeout.
+        let lease_ms = poll_ms
+            .saturating_mul(3)
+            .max(FETCH_TIMEOUT.as_millis() as u64 + 1000);
+        if !self.take_lead(now, lease_ms) {
             return;
         }
         let hand = Handoff {

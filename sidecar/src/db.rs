@@ -248,13 +248,18 @@ async fn stream_read(
         };
         if buf.len() >= threshold {
             // Too big to send whole: send the head now and stream the rest.
+            let mut gone = false;
             if let (Some(value), Some(sender)) = (head_value.take(), head.take()) {
-                if sender.send(Ok(value)).is_err() {
-                    return cancel(&tx).await;
-                }
+                gone = sender.send(Ok(value)).is_err();
             }
-            if body.send(Ok(buf.split().freeze())).await.is_err() {
-                return cancel(&tx).await;
+            if gone || body.send(Ok(buf.split().freeze())).await.is_err() {
+                // The client went away: stop the query, and keep this connection out of the
+                // pool (the cancel could otherwise reach its next statement).
+                let token = tx.cancel_token();
+                drop(tx);
+                let _ = token.cancel_query(tokio_postgres::NoTls).await;
+                let _ = deadpool_postgres::Object::take(client);
+                return Ok(());
             }
         }
     }
@@ -278,12 +283,6 @@ async fn stream_read(
             let _ = body.send(Ok(buf.freeze())).await;
         }
     }
-    Ok(())
-}
-
-/// The client went away: stop the query in PostgreSQL; dropping the transaction rolls back.
-async fn cancel(tx: &deadpool_postgres::Transaction<'_>) -> Result<(), ApiError> {
-    let _ = tx.cancel_token().cancel_query(tokio_postgres::NoTls).await;
     Ok(())
 }
 

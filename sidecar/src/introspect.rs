@@ -53,7 +53,8 @@ order by 2, 3, 1";
 
 /// View columns that are plain references to another relation's column, from the view's
 /// rewrite rule (the target entries' `resorigtbl`/`resorigcol`), as PostgREST reads them.
-/// Later matches win for a name: the view's own target list comes after its range table.
+/// Only names that are columns of the view count; later matches win for a name (the view's own
+/// target list comes after its range table), so the rows keep their order.
 const VIEW_COLUMNS: &str = r"
 select vn.nspname::text, vc.relname::text,
        regexp_replace(m[1], '\\(.)', '\1', 'g'),
@@ -62,11 +63,15 @@ from pg_catalog.pg_rewrite r
 join pg_catalog.pg_class vc on vc.oid = r.ev_class and vc.relkind in ('v', 'm')
 join pg_catalog.pg_namespace vn on vn.oid = vc.relnamespace
 cross join lateral regexp_matches(r.ev_action::text,
-  ':resname (.*?) :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+) :resjunk', 'g') as m
+  ':resname (.*?) :ressortgroupref \d+ :resorigtbl (\d+) :resorigcol (\d+) :resjunk', 'g')
+  with ordinality as mm(m, n)
 join pg_catalog.pg_class tc on tc.oid = m[2]::oid
 join pg_catalog.pg_namespace tn on tn.oid = tc.relnamespace
 join pg_catalog.pg_attribute ta on ta.attrelid = tc.oid and ta.attnum = m[3]::int
-where r.rulename = '_RETURN' and vn.nspname::text = any($1::text[])";
+join pg_catalog.pg_attribute va on va.attrelid = vc.oid and va.attnum > 0
+  and va.attname::text = regexp_replace(m[1], '\\(.)', '\1', 'g')
+where r.rulename = '_RETURN' and vn.nspname::text = any($1::text[])
+order by vn.nspname, vc.relname, n";
 
 /// Functions of the exposed schemas: input arguments (name, type, has a default), result, the
 /// relation a composite result or the first argument belongs to, volatility.

@@ -33,6 +33,8 @@ pub struct App {
     pool: Pool,
     guard: Guard,
     schema: RwLock<Option<Arc<SchemaCache>>>,
+    /// One reload at a time: the last to finish is the newest.
+    reload_lock: tokio::sync::Mutex<()>,
     /// Signed schema-cache requests answered (200 or 304), for `/_pgmesh/metrics`.
     schema_requests: std::sync::atomic::AtomicU64,
 }
@@ -80,6 +82,7 @@ impl App {
     /// Introspects again; a failed reload keeps the cache in use.
     /// Introspects again; a failed reload keeps the cache in use. Says whether it loaded.
     pub async fn reload_schema(&self) -> bool {
+        let _one_at_a_time = self.reload_lock.lock().await;
         let started = std::time::Instant::now();
         match introspect::load(&self.pool, &self.config.db_schemas).await {
             Ok(cache) => {
@@ -229,6 +232,7 @@ pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(
         pool,
         guard: Guard::new(key),
         schema: RwLock::new(None),
+        reload_lock: tokio::sync::Mutex::new(()),
         schema_requests: std::sync::atomic::AtomicU64::new(0),
     });
     tokio::spawn(load_schema(Arc::clone(&app)));

@@ -13,6 +13,9 @@ use crate::request::{
 use crate::schema::{Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
+/// Embedded resources one request may have, at all depths.
+pub const MAX_EMBEDS: usize = 64;
+
 /// A read resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadPlan<'a> {
@@ -92,11 +95,13 @@ fn plan_read<'a>(
     };
     let Some(relation) = cache.table(&schema, &read.table) else {
         let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
-        let suggestion = if in_schema.clone().count() < fuzzy::MAX_RELATIONS {
-            fuzzy::closest(&read.table, in_schema.map(|t| t.name.as_str())).map(String::from)
-        } else {
-            None
-        };
+        // PostgreSQL names are at most 63 bytes: a longer one has no near match worth the work.
+        let suggestion =
+            if read.table.len() <= 63 && in_schema.clone().count() < fuzzy::MAX_RELATIONS {
+                fuzzy::closest(&read.table, in_schema.map(|t| t.name.as_str())).map(String::from)
+            } else {
+                None
+            };
         return Err(ApiError::TableNotFound {
             schema,
             table: read.table,
@@ -117,7 +122,16 @@ fn plan_read<'a>(
     }
     let content_profile = (settings.db_schemas.len() > 1).then(|| schema.clone());
     let mut params = read.embed_params;
-    let embeds = plan_embeds(cache, settings, relation, &read.select, &mut params, &[], 1)?;
+    let mut counter = 0;
+    let embeds = plan_embeds(
+        cache,
+        settings,
+        relation,
+        &read.select,
+        &mut params,
+        &[],
+        &mut counter,
+    )?;
     if let Some((path, _)) = params.first() {
         return Err(ApiError::NotEmbedded(path.join(".")));
     }
@@ -148,8 +162,8 @@ fn plan_read<'a>(
 
 fn computed_columns<'a>(cache: &'a SchemaCache, table: &Table) -> Vec<&'a Function> {
     cache
-        .functions
-        .iter()
+        .functions_of(table)
+        .into_iter()
         .filter(|f| cache.computed_column(table, &f.name) == Some(*f))
         .collect()
 }
@@ -208,13 +222,23 @@ fn plan_embeds<'a>(
     select: &[SelectItem],
     params: &mut Vec<(Vec<String>, EmbedParam)>,
     path: &[String],
-    depth: usize,
+    counter: &mut usize,
 ) -> Result<Vec<EmbedPlan<'a>>, ApiError> {
     let mut embeds = Vec::new();
     for item in select {
         let SelectItem::Embed(embed) = item else {
             continue;
         };
+        // Every embed gets its own numbered aliases (names could collide or be truncated), and
+        // their number is bounded: planning cost must not be the client's to choose.
+        *counter += 1;
+        let number = *counter;
+        if number > MAX_EMBEDS {
+            return Err(ApiError::QueryParam {
+                message: String::from("Too many embedded resources"),
+                details: format!("A request may embed at most {MAX_EMBEDS} resources"),
+            });
+        }
         let relationship = resolve(cache, parent, embed)?;
         let target = relationship.target;
         let mut child_path = path.to_vec();
@@ -247,7 +271,7 @@ fn plan_embeds<'a>(
             format: Format::Json { strip_nulls: false },
             count: None,
             preferences: Preferences::default(),
-            alias: Some(format!("{}_{depth}", target.name)),
+            alias: Some(format!("pgrst_{number}")),
             embeds: Vec::new(),
             embed_nulls: Vec::new(),
             computed: computed_columns(cache, target),
@@ -271,12 +295,12 @@ fn plan_embeds<'a>(
             &embed.select,
             params,
             &child_path,
-            depth + 1,
+            counter,
         )?;
         let child = finish_node(child)?;
         embeds.push(EmbedPlan {
             name: embed.name().to_string(),
-            lateral: format!("{}_{}_{depth}", parent.name, embed.name()),
+            lateral: format!("pgrst_{number}_embed"),
             relationship,
             inner: embed.join == Some(JoinType::Inner),
             outputs: !embed.select.is_empty(),

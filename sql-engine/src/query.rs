@@ -138,6 +138,14 @@ fn embed_null_conditions(plan: &ReadPlan<'_>) -> Vec<Sql> {
             let e = plan.embeds.iter().find(|e| &e.name == name)?;
             let mut s = Sql::new();
             s.ident(&e.lateral);
+            if e.spread && !e.relationship.cardinality.to_one() {
+                s.push(if *wants_null {
+                    ".\"pgrst_n\" = 0"
+                } else {
+                    ".\"pgrst_n\" > 0"
+                });
+                return Some(s);
+            }
             if !e.relationship.cardinality.to_one() {
                 s.push(".").ident(&e.lateral);
             }
@@ -458,7 +466,12 @@ fn group_by(plan: &ReadPlan<'_>) -> Sql {
                 if let Some(e) = embeds.next().filter(|e| e.outputs) {
                     let mut k = Sql::new();
                     k.ident(&e.lateral);
-                    if !e.relationship.cardinality.to_one() {
+                    if e.spread && !e.relationship.cardinality.to_one() {
+                        k.push(".\"pgrst_n\"");
+                        for name in output_columns(&e.plan) {
+                            k.push(", ").ident(&e.lateral).push(".").ident(&name);
+                        }
+                    } else if !e.relationship.cardinality.to_one() {
                         k.push(".").ident(&e.lateral);
                     }
                     keys.push(k);
@@ -544,11 +557,18 @@ fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
             s.push("json_agg(").ident(&e.lateral).push(".").ident(name);
             s.push(")::jsonb AS ").ident(name);
         }
+        // `pgrst_n`: how many rows the spread gathered, for `!inner`, `is.null` and GROUP BY.
+        s.push(", pg_catalog.count(*) AS \"pgrst_n\"");
         s.push(" FROM (")
             .append(child)
             .push(") AS ")
             .ident(&e.lateral);
-        s.push(") AS ").ident(&e.lateral).push(" ON TRUE");
+        s.push(") AS ").ident(&e.lateral);
+        if e.inner {
+            s.push(" ON ").ident(&e.lateral).push(".\"pgrst_n\" > 0");
+        } else {
+            s.push(" ON TRUE");
+        }
     } else {
         s.push("SELECT json_agg(")
             .ident(&e.lateral)

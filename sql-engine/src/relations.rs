@@ -72,7 +72,9 @@ fn belongs(fk: &ForeignKey, t: &Table) -> bool {
 /// Every relationship from `source` to some relation of the cache.
 pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relationship<'a>> {
     let mut out = Vec::new();
-    for fk in &cache.foreign_keys {
+    let from_source = cache.foreign_keys_from(source);
+    let to_source = cache.foreign_keys_to(source);
+    for fk in from_source.iter().copied() {
         // source(fk columns) -> target: to-one.
         if belongs(fk, source) {
             if let Some(target) = cache.table(&fk.ref_schema, &fk.ref_table) {
@@ -91,6 +93,8 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
                 });
             }
         }
+    }
+    for fk in to_source.iter().copied() {
         // target(fk columns) -> source: to-many (to-one when the columns are unique).
         if references(fk, source) {
             if let Some(target) = cache.table(&fk.schema, &fk.table) {
@@ -112,11 +116,7 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
     }
     // Many-to-many: a junction with a key to the source and another to the target, both within
     // the junction's primary key.
-    for to_source in cache
-        .foreign_keys
-        .iter()
-        .filter(|fk| references(fk, source))
-    {
+    for to_source in to_source {
         let Some(junction) = cache.table(&to_source.schema, &to_source.table) else {
             continue;
         };
@@ -128,9 +128,9 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
             continue;
         }
         for to_target in cache
-            .foreign_keys
-            .iter()
-            .filter(|fk| belongs(fk, junction) && fk.name != to_source.name && in_pk(&fk.columns))
+            .foreign_keys_from(junction)
+            .into_iter()
+            .filter(|fk| fk.name != to_source.name && in_pk(&fk.columns))
         {
             let Some(target) = cache.table(&to_target.ref_schema, &to_target.ref_table) else {
                 continue;
@@ -153,12 +153,7 @@ pub fn relationships<'a>(cache: &'a SchemaCache, source: &Table) -> Vec<Relation
     }
     // Computed relationships: functions taking the source row and returning rows of a relation;
     // to-one unless they return a set of more than one row.
-    let source_key = (source.schema.clone(), source.name.clone());
-    for f in cache
-        .functions
-        .iter()
-        .filter(|f| f.first_arg_relation.as_ref() == Some(&source_key))
-    {
+    for f in cache.functions_of(source) {
         let Some((schema, name)) = &f.returns_relation else {
             continue;
         };
@@ -309,6 +304,7 @@ mod tests {
                 &["id"],
             ),
         ];
+        c.reindex();
         c
     }
 

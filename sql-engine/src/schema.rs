@@ -26,6 +26,15 @@ pub struct SchemaCache {
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
+    /// Foreign keys by (schema, table) of the referencing and of the referenced relation, and
+    /// functions by the relation their first argument takes: so that planning costs do not
+    /// grow with the size of the schema.
+    #[serde(skip)]
+    fks_from: HashMap<(String, String), Vec<usize>>,
+    #[serde(skip)]
+    fks_to: HashMap<(String, String), Vec<usize>>,
+    #[serde(skip)]
+    functions_of: HashMap<(String, String), Vec<usize>>,
 }
 
 /// A table, view, materialized view, foreign or partitioned table.
@@ -84,7 +93,7 @@ pub struct Argument {
 impl SchemaCache {
     /// A scalar function over rows of `table` named `name`: a computed column.
     pub fn computed_column(&self, table: &Table, name: &str) -> Option<&Function> {
-        self.functions.iter().find(|f| {
+        self.functions_of(table).into_iter().find(|f| {
             f.name == name
                 && f.returns_relation.is_none()
                 && !f.returns_set
@@ -162,6 +171,9 @@ impl SchemaCache {
             functions: Vec::new(),
             role_settings: Vec::new(),
             index: HashMap::new(),
+            fks_from: HashMap::new(),
+            fks_to: HashMap::new(),
+            functions_of: HashMap::new(),
         };
         cache.reindex();
         cache
@@ -174,13 +186,58 @@ impl SchemaCache {
         Ok(cache)
     }
 
-    fn reindex(&mut self) {
+    /// Rebuilds the lookup indexes; call after changing tables, foreign keys or functions.
+    pub fn reindex(&mut self) {
         self.index = self
             .tables
             .iter()
             .enumerate()
             .map(|(i, t)| ((t.schema.clone(), t.name.clone()), i))
             .collect();
+        self.fks_from.clear();
+        self.fks_to.clear();
+        for (i, fk) in self.foreign_keys.iter().enumerate() {
+            self.fks_from
+                .entry((fk.schema.clone(), fk.table.clone()))
+                .or_default()
+                .push(i);
+            self.fks_to
+                .entry((fk.ref_schema.clone(), fk.ref_table.clone()))
+                .or_default()
+                .push(i);
+        }
+        self.functions_of.clear();
+        for (i, f) in self.functions.iter().enumerate() {
+            if let Some(rel) = &f.first_arg_relation {
+                self.functions_of.entry(rel.clone()).or_default().push(i);
+            }
+        }
+    }
+
+    fn by_index<'a, T>(
+        items: &'a [T],
+        index: &HashMap<(String, String), Vec<usize>>,
+        table: &Table,
+    ) -> Vec<&'a T> {
+        index
+            .get(&(table.schema.clone(), table.name.clone()))
+            .map(|ids| ids.iter().filter_map(|&i| items.get(i)).collect())
+            .unwrap_or_default()
+    }
+
+    /// Foreign keys of `table` (it references others).
+    pub fn foreign_keys_from(&self, table: &Table) -> Vec<&ForeignKey> {
+        Self::by_index(&self.foreign_keys, &self.fks_from, table)
+    }
+
+    /// Foreign keys that reference `table`.
+    pub fn foreign_keys_to(&self, table: &Table) -> Vec<&ForeignKey> {
+        Self::by_index(&self.foreign_keys, &self.fks_to, table)
+    }
+
+    /// Functions whose first argument is a row of `table`.
+    pub fn functions_of(&self, table: &Table) -> Vec<&Function> {
+        Self::by_index(&self.functions, &self.functions_of, table)
     }
 
     pub fn table(&self, schema: &str, name: &str) -> Option<&Table> {

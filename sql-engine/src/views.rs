@@ -134,6 +134,7 @@ impl SchemaCache {
             }
         }
         self.foreign_keys.extend(added);
+        self.reindex();
     }
 }
 

@@ -241,6 +241,7 @@ fn embeds_render_as_lateral_joins() {
         fk("roles_film_id_fkey", "roles", "film_id", "films"),
         fk("roles_actor_id_fkey", "roles", "actor_id", "actors"),
     ];
+    cache.reindex();
     let st = sql_engine::build_statement(
         "GET",
         "/films",

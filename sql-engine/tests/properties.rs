@@ -103,3 +103,12 @@ proptest! {
         }
     }
 }
+
+/// Embeds are bounded in number as well as depth: planning cost is not the client's to choose.
+#[test]
+fn many_embeds_are_refused_not_planned() {
+    let cache = cache();
+    let many = vec!["films()"; 100].join(",");
+    let r = sql_engine::build_statement("GET", "/films", &format!("select={many}"), &cache, &settings());
+    assert!(r.is_err());
+}
