@@ -107,8 +107,35 @@ proptest! {
 /// Embeds are bounded in number as well as depth: planning cost is not the client's to choose.
 #[test]
 fn many_embeds_are_refused_not_planned() {
-    let cache = cache();
-    let many = vec!["films()"; 100].join(",");
-    let r = sql_engine::build_statement("GET", "/films", &format!("select={many}"), &cache, &settings());
-    assert!(r.is_err());
+    let mut cache = cache();
+    cache.tables.push(Table {
+        primary_key: vec!["id".into()],
+        ..Table::new("api", "directors", vec![])
+    });
+    cache.foreign_keys.push(sql_engine::schema::ForeignKey {
+        name: "films_director_id_fkey".into(),
+        schema: "api".into(),
+        table: "films".into(),
+        columns: vec!["id".into()],
+        ref_schema: "api".into(),
+        ref_table: "directors".into(),
+        ref_columns: vec!["id".into()],
+    });
+    cache.reindex();
+    let select = |n: usize| {
+        format!(
+            "select={}",
+            (0..n)
+                .map(|i| format!("d{i}:directors()"))
+                .collect::<Vec<_>>()
+                .join(",")
+        )
+    };
+    let ok = sql_engine::build_statement("GET", "/films", &select(64), &cache, &settings());
+    assert!(ok.is_ok(), "{ok:?}");
+    let refused = sql_engine::build_statement("GET", "/films", &select(65), &cache, &settings());
+    assert_eq!(
+        refused.map_err(|e| (e.status(), e.code())).err(),
+        Some((400, "PGRST100".to_string()))
+    );
 }
