@@ -319,8 +319,13 @@ fn resolve<'a>(
 ) -> Result<Relationship<'a>, ApiError> {
     let mut found: Vec<Relationship<'a>> = relations::relationships(cache, parent)
         .into_iter()
-        .filter(|r| r.embed_name() == embed.relation)
-        .filter(|r| embed.hint.as_deref().is_none_or(|h| r.matches_hint(h)))
+        .filter(|r| r.named_by(&embed.relation, parent))
+        .filter(|r| {
+            embed
+                .hint
+                .as_deref()
+                .is_none_or(|h| r.matches_hint(h, parent))
+        })
         .collect();
     match found.len() {
         1 => Ok(found.remove(0)),

@@ -188,17 +188,47 @@ impl Relationship<'_> {
 
     /// Whether a `!hint` selects this relationship: its constraint, a column of it (single
     /// column keys), or the junction's name.
-    pub fn matches_hint(&self, hint: &str) -> bool {
+    pub fn matches_hint(&self, hint: &str, source: &Table) -> bool {
         if self.constraint == hint {
             return true;
         }
         match &self.junction {
             Some(j) => j.table.name == hint || j.source_constraint == hint,
+            // A self-reference appears both ways on the same columns; only the far side's
+            // column tells them apart (`family_tree!parent`: the rows whose `parent` is this).
+            None if self.is_self_reference(source) => {
+                self.columns.len() == 1 && self.columns.iter().any(|(_, t)| *t == hint)
+            }
             None => {
                 self.columns.len() == 1
                     && self.columns.iter().any(|(s, t)| *s == hint || *t == hint)
             }
         }
+    }
+
+    /// A foreign key from a relation to itself.
+    pub fn is_self_reference(&self, source: &Table) -> bool {
+        self.function.is_none()
+            && self.junction.is_none()
+            && self.target.schema == source.schema
+            && self.target.name == source.name
+    }
+
+    /// Whether an embed named `name` means this relationship: by the target's name (for a
+    /// self-reference only the one-to-many side; the parent row is embedded by its column),
+    /// by a computed relationship's function, or, for to-one, by the foreign key column.
+    pub fn named_by(&self, name: &str, source: &Table) -> bool {
+        let by_column = self.cardinality.to_one()
+            && self.function.is_none()
+            && self.columns.len() == 1
+            && self.columns.iter().any(|(s, _)| *s == name);
+        if by_column {
+            return true;
+        }
+        if self.is_self_reference(source) && self.cardinality.to_one() {
+            return false;
+        }
+        self.embed_name() == name
     }
 
     /// How PostgREST describes the relationship in PGRST201's details.
