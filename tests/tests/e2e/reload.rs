@@ -192,3 +192,37 @@ fn envoy_up_before_the_sidecar_recovers_by_itself() {
     }
     eprintln!("served {:?} after the sidecar came up", restarted.elapsed());
 }
+
+#[test]
+fn a_failed_reload_keeps_the_cache_in_use() {
+    let s = stack_for_config("", wasm(), "FAIL_RELOAD", 1);
+    assert_eq!(
+        http::get(&s.api, "/films?select=id&id=eq.1")
+            .unwrap()
+            .status,
+        200
+    );
+    let table = marker("unseen").to_ascii_lowercase();
+    // Introspection reads pg_db_role_setting: without it, every reload fails.
+    psql(&format!(
+        "revoke select on pg_catalog.pg_db_role_setting from public; \
+         create table api.{table} (id int); grant select on api.{table} to web_anon; \
+         notify pgrst, 'reload schema';"
+    ));
+    std::thread::sleep(Duration::from_millis(1500));
+    let still = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+    let unseen = http::get(&s.api, &format!("/{table}")).unwrap();
+    psql("grant select on pg_catalog.pg_db_role_setting to public; notify pgrst, 'reload schema';");
+    assert_eq!(still.status, 200, "the old cache still serves: {still:?}");
+    assert_eq!(
+        unseen.status, 404,
+        "the failed reload installed nothing: {unseen:?}"
+    );
+    assert!(s.log_tail("sidecar.log").contains("keeping the old one"));
+    // Once introspection works again, the next reload brings the new table.
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while http::get(&s.api, &format!("/{table}")).unwrap().status != 200 {
+        assert!(Instant::now() < deadline, "the table never appeared");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
