@@ -152,6 +152,10 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             max_rows: read.max_rows,
             preference_applied: read.preferences.applied_for_read(),
             content_profile: read.content_profile.clone(),
+            content_location: Some(sql_engine::response::content_location(
+                &read.table,
+                &sql_engine::request::parse_query_string(query),
+            )),
         },
         ts_ms: req.now_ms,
         nonce: req.nonce.clone(),

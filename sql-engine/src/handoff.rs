@@ -106,6 +106,9 @@ pub struct ResponseShape {
     pub preference_applied: Option<String>,
     /// The `Content-Profile` header (the schema, when several are exposed).
     pub content_profile: Option<String>,
+    /// The `Content-Location` header of a read.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_location: Option<String>,
 }
 
 impl Handoff {

@@ -68,10 +68,53 @@ pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers)
     if let Some(applied) = &shape.preference_applied {
         headers.push(("preference-applied", applied.clone()));
     }
+    if let Some(location) = &shape.content_location {
+        headers.push(("content-location", location.clone()));
+    }
     if let Some(profile) = &shape.content_profile {
         headers.push(("content-profile", profile.clone()));
     }
     Ok((status, headers))
+}
+
+/// One value encoded as PostgREST's canonical query string does (Haskell's `urlEncode` over
+/// the raw bytes: unreserved ASCII kept, other ASCII as `%XX`, and a byte above 0x7F taken as a
+/// Latin-1 character, so encoded as the two UTF-8 bytes of that character).
+fn url_encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else if b < 0x80 {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push_str(&format!(
+                "%{:02X}%{:02X}",
+                0xC0 | (b >> 6),
+                0x80 | (b & 0x3F)
+            ));
+        }
+    }
+}
+
+/// `Content-Location` of a read: `/<table>` and the query parameters sorted by name (values of a
+/// repeated name joined by `,`), as PostgREST's canonical query string.
+pub fn content_location(table: &str, params: &[(String, String)]) -> String {
+    let mut sorted: Vec<&(String, String)> = params.iter().collect();
+    sorted.sort_by(|a, b| a.0.as_bytes().cmp(b.0.as_bytes()));
+    let mut out = format!("/{table}");
+    let mut previous: Option<&str> = None;
+    for (key, value) in sorted {
+        if previous == Some(key.as_str()) {
+            out.push(',');
+        } else {
+            out.push(if previous.is_none() { '?' } else { '&' });
+            url_encode(key, &mut out);
+            out.push('=');
+        }
+        url_encode(value, &mut out);
+        previous = Some(key);
+    }
+    out
 }
 
 /// The status and headers PostgreSQL asked for.
@@ -201,6 +244,32 @@ mod tests {
         s.singular = true;
         assert_eq!(range(&s, 1, None, None), "200 0-0/*");
         insta::assert_snapshot!(range(&s, 2, None, None), @r#"406 {"code":"PGRST116","details":"The result contains 2 rows","hint":null,"message":"Cannot coerce the result to a single JSON object"}"#);
+    }
+
+    #[test]
+    fn content_location_is_postgrest_canonical_query() {
+        let p = |pairs: &[(&str, &str)]| -> Vec<(String, String)> {
+            pairs
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
+        };
+        assert_eq!(content_location("films", &[]), "/films");
+        assert_eq!(
+            content_location(
+                "films",
+                &p(&[("select", "id,title"), ("id", "eq.1"), ("d", "")])
+            ),
+            "/films?d=&id=eq.1&select=id%2Ctitle"
+        );
+        assert_eq!(
+            content_location("t", &p(&[("b", "2"), ("a", "x y"), ("b", "1")])),
+            "/t?a=x%20y&b=2,1"
+        );
+        assert_eq!(
+            content_location("t", &p(&[("n", "é")])),
+            "/t?n=%C3%83%C2%A9"
+        );
     }
 
     #[test]
