@@ -215,6 +215,23 @@ fn is_json(plan: &ReadPlan<'_>, name: &str) -> bool {
 
 /// A column, with its JSON path: keys are text parameters, indexes `$n::int`; a column that is
 /// not JSON is turned into JSON first, as PostgREST does.
+/// A field, cast when the select item asks for it: `CAST(field AS type)`.
+fn cast_field(plan: &ReadPlan<'_>, f: &Field, cast: Option<&str>) -> Sql {
+    match cast {
+        // The type name is restricted to letters, digits and `_` by the grammar.
+        Some(ty) => {
+            let mut s = Sql::new();
+            s.push("CAST(")
+                .append(field(plan, f))
+                .push(" AS ")
+                .push(ty)
+                .push(")");
+            s
+        }
+        None => field(plan, f),
+    }
+}
+
 fn field(plan: &ReadPlan<'_>, f: &Field) -> Sql {
     let mut s = Sql::new();
     if f.json_path.is_empty() {
@@ -447,20 +464,7 @@ fn group_by(plan: &ReadPlan<'_>) -> Sql {
                 keys.extend(plan.relation.columns.iter().map(|c| column(plan, &c.name)))
             }
             SelectItem::Column { field: f, cast, .. } => {
-                let mut k = Sql::new();
-                match cast {
-                    Some(ty) => {
-                        k.push("CAST(")
-                            .append(field(plan, f))
-                            .push(" AS ")
-                            .push(ty)
-                            .push(")");
-                    }
-                    None => {
-                        k.append(field(plan, f));
-                    }
-                }
-                keys.push(k);
+                keys.push(cast_field(plan, f, cast.as_deref()));
             }
             SelectItem::Embed(_) => {
                 if let Some(e) = embeds.next().filter(|e| e.outputs) {
@@ -620,20 +624,7 @@ fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
             alias,
             cast,
         } => {
-            let mut s = Sql::new();
-            match cast {
-                // The type name is restricted to letters, digits and `_` by the grammar.
-                Some(ty) => {
-                    s.push("CAST(")
-                        .append(field(plan, f))
-                        .push(" AS ")
-                        .push(ty)
-                        .push(")");
-                }
-                None => {
-                    s.append(field(plan, f));
-                }
-            }
+            let mut s = cast_field(plan, f, cast.as_deref());
             let renamed =
                 cast.is_some() || !f.json_path.is_empty() || computed(plan, &f.name).is_some();
             match alias {

@@ -161,13 +161,7 @@ pub fn stream() -> Result<()> {
         mib(before.1),
         mib(peak.1)
     );
-    let out = root().join("target/bench");
-    std::fs::create_dir_all(&out)?;
-    std::fs::write(
-        out.join("stream.json"),
-        serde_json::to_string_pretty(&report)?,
-    )?;
-    println!("  written to target/bench/stream.json");
+    write_report("stream", &report)?;
     drop(stack);
     drop(cluster);
     Ok(())
@@ -344,14 +338,20 @@ pub fn schema_scale() -> Result<()> {
         p50.as_secs_f64() * 1000.0,
         p99.as_secs_f64() * 1000.0
     );
+    write_report("schema", &report)?;
+    drop(big);
+    drop(cluster);
+    Ok(())
+}
+
+/// Keeps a benchmark's figures as `target/bench/<name>.json`.
+fn write_report(name: &str, report: &serde_json::Value) -> Result<()> {
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(
-        out.join("schema.json"),
-        serde_json::to_string_pretty(&report)?,
+        out.join(format!("{name}.json")),
+        serde_json::to_string_pretty(report)?,
     )?;
-    println!("  written to target/bench/schema.json");
-    drop(big);
-    drop(cluster);
+    println!("  written to target/bench/{name}.json");
     Ok(())
 }

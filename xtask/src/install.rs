@@ -138,32 +138,32 @@ pub fn build(release_sidecar: bool, with_crash_variant: bool) -> Result<Artifact
         c.current_dir(root());
         c
     };
-    let mut wasm_crash = None;
-    if with_crash_variant {
-        run(cargo().args([
+    // Both variants build to the same output path, so each is copied away before the next.
+    let build_wasm = |features: &[&str], name: &str| -> Result<PathBuf> {
+        let mut c = cargo();
+        c.args([
             "build",
             "--release",
             "--target",
             "wasm32-wasip1",
             "-p",
             "pgmesh-filter",
-            "--features",
-            "test-crash",
-        ]))?;
-        let p = keep.join("pgmesh_filter_crash.wasm");
+        ])
+        .args(features);
+        run(&mut c)?;
+        let p = keep.join(name);
         std::fs::copy(&wasm_out, &p)?;
-        wasm_crash = Some(p);
-    }
-    run(cargo().args([
-        "build",
-        "--release",
-        "--target",
-        "wasm32-wasip1",
-        "-p",
-        "pgmesh-filter",
-    ]))?;
-    let wasm = keep.join("pgmesh_filter.wasm");
-    std::fs::copy(&wasm_out, &wasm)?;
+        Ok(p)
+    };
+    let wasm_crash = if with_crash_variant {
+        Some(build_wasm(
+            &["--features", "test-crash"],
+            "pgmesh_filter_crash.wasm",
+        )?)
+    } else {
+        None
+    };
+    let wasm = build_wasm(&[], "pgmesh_filter.wasm")?;
     let mut sidecar = cargo();
     sidecar.args(["build", "-p", "pgmesh-sidecar"]);
     if release_sidecar {
