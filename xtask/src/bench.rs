@@ -29,13 +29,20 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 
 const ROWS: u64 = 1_000_000;
 
-pub fn stream() -> Result<()> {
+/// What every benchmark starts from: Envoy, a release build, and a throwaway cluster holding
+/// the demo schema.
+fn demo_bed() -> Result<(std::path::PathBuf, install::Artifacts, Cluster)> {
     install::wasm_target()?;
     let bindir = install::postgres()?;
     let envoy_bin = install::envoy()?;
     let artifacts = install::build(true, false)?;
     let cluster = Cluster::start(&bindir, false)?;
     cluster.psql(&std::fs::read_to_string(root().join("demo/demo.sql"))?)?;
+    Ok((envoy_bin, artifacts, cluster))
+}
+
+pub fn stream() -> Result<()> {
+    let (envoy_bin, artifacts, cluster) = demo_bed()?;
     cluster.psql(&format!(
         "create table api.million as select i as id, 'name ' || i as name, i * 2 as value, now() as at \
          from generate_series(1, {ROWS}) i; grant select on api.million to web_anon; analyze api.million;"
@@ -221,12 +228,7 @@ fn schema_document_bytes(stack: &Stack) -> Result<usize> {
 /// A schema of 10,000 tables chained by foreign keys: introspection time, document size, time
 /// until every Envoy worker serves with it, and Envoy's memory compared with a small schema.
 pub fn schema_scale() -> Result<()> {
-    install::wasm_target()?;
-    let bindir = install::postgres()?;
-    let envoy_bin = install::envoy()?;
-    let artifacts = install::build(true, false)?;
-    let cluster = Cluster::start(&bindir, false)?;
-    cluster.psql(&std::fs::read_to_string(root().join("demo/demo.sql"))?)?;
+    let (envoy_bin, artifacts, cluster) = demo_bed()?;
     let start = |config: String| {
         Stack::start(StackOptions {
             config_text: Some(config),
