@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+pub use sql_engine::settings::TxEnd;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 
 /// A value that must never reach logs or `Debug` output.
@@ -24,21 +25,6 @@ impl fmt::Debug for Secret {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum TxEnd {
-    Commit,
-    CommitAllowOverride,
-    Rollback,
-    RollbackAllowOverride,
-}
-
-impl TxEnd {
-    /// Whether a transaction ends with COMMIT when the client states no preference.
-    pub fn commits(self) -> bool {
-        matches!(self, TxEnd::Commit | TxEnd::CommitAllowOverride)
-    }
-}
-
 /// The configuration pgmesh runs with.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -51,6 +37,8 @@ pub struct Config {
     pub db_tx_end: TxEnd,
     pub db_extra_search_path: Vec<String>,
     pub db_pre_request: Option<String>,
+    /// `pgmesh-max-body-bytes`: larger request bodies get 413.
+    pub max_body_bytes: u64,
     /// `NOTIFY` channel for reloads, when enabled.
     pub db_channel: Option<String>,
     /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
@@ -128,6 +116,8 @@ const KEYS: &[&str] = &[
     "internal-schema-cache-query-sleep",
     "internal-schema-cache-load-sleep",
     "internal-schema-cache-relationship-load-sleep",
+    // pgmesh's own keys
+    "pgmesh-max-body-bytes",
 ];
 
 const ALIASES: &[(&str, &str)] = &[
@@ -161,6 +151,7 @@ const BUILT: &[&str] = &[
     "server-host",
     "server-port",
     "log-level",
+    "pgmesh-max-body-bytes",
 ];
 
 fn canonical(key: &str) -> Option<String> {
@@ -458,6 +449,13 @@ fn from_map(
         db_tx_end,
         db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
         db_pre_request: get("db-pre-request").map(String::from),
+        max_body_bytes: match get("pgmesh-max-body-bytes") {
+            None => sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
+            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
+                key: String::from("pgmesh-max-body-bytes"),
+                why: String::from("expected a number of bytes"),
+            })?,
+        },
         db_channel: {
             let enabled = get("db-channel-enabled")
                 .map(|v| boolean("db-channel-enabled", v))
@@ -492,6 +490,8 @@ impl Config {
             db_aggregates_enabled: self.db_aggregates_enabled,
             sidecar_cluster: String::from("pgmesh_sidecar"),
             schema_poll_ms: 1000,
+            db_tx_end: self.db_tx_end,
+            max_body_bytes: self.max_body_bytes,
         }
     }
 

@@ -181,6 +181,8 @@ mod tests {
             db_aggregates_enabled: true,
             sidecar_cluster: "c".into(),
             schema_poll_ms: 1000,
+            db_tx_end: Default::default(),
+            max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
         }
     }
 

@@ -5,10 +5,12 @@ use std::rc::Rc;
 
 use jwt_compact::alg::Hs256Key;
 use serde_json::{Map, Value};
-use sql_engine::handoff::{self, Assembly, Handoff, ResponseShape};
+use sql_engine::handoff::{self, Assembly, BodySpec, Handoff, ResponseShape, WriteShape};
 use sql_engine::media::Format;
-use sql_engine::plan::Plan;
-use sql_engine::request::RequestHead;
+use sql_engine::payload::{self, BodyFormat};
+use sql_engine::plan::{Plan, ReadPlan, WritePlan};
+use sql_engine::prefer::{Applicable, Resolution, Return};
+use sql_engine::request::{Mutation, RequestHead};
 use sql_engine::schema::SchemaCache;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 use sql_engine::ApiError;
@@ -59,6 +61,18 @@ pub struct Incoming<'a> {
     pub now_ms: u64,
     /// Unique per request (the adapter mixes a per-VM random seed with a counter).
     pub nonce: String,
+    pub body: Body<'a>,
+}
+
+/// What the filter has seen of the request body.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Body<'a> {
+    /// The request has none (the headers ended the stream).
+    Absent,
+    /// A body follows and has not been read.
+    Pending,
+    /// The start of the body; `true` when it is all of it.
+    Prefix(&'a [u8], bool),
 }
 
 /// What to do with the request.
@@ -70,6 +84,8 @@ pub enum Decision {
         headers: Vec<(&'static str, String)>,
         body: String,
     },
+    /// Read (more of) the body, then decide again.
+    NeedBody,
     /// Rewrite the request and let Envoy route it to the sidecar.
     Forward {
         remove: Vec<String>,
@@ -122,10 +138,46 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         query,
         headers: req.headers,
     };
-    let (plan, statements) = sql_engine::build(&head, cache, &state.settings)?;
-    let Plan::Read(read) = &plan;
-    let singular = matches!(read.format, Format::Object { .. });
-
+    if let Some(length) = header(req.headers, "content-length").and_then(|l| l.parse::<u64>().ok())
+    {
+        if length > state.settings.max_body_bytes {
+            return Err(ApiError::BodyTooLarge(state.settings.max_body_bytes));
+        }
+    }
+    let payload = if sql_engine::request::needs_body_keys(req.method, path, query) {
+        match BodyFormat::from_content_type(header(req.headers, "content-type")) {
+            // Anything else is refused by the parser, with PostgREST's message.
+            Some(format) if format.has_keys() => match req.body {
+                Body::Pending => return Ok(Decision::NeedBody),
+                Body::Absent => payload::summarize(format, b"", true)?,
+                Body::Prefix(prefix, complete) => {
+                    match payload::summarize(format, prefix, complete)? {
+                        Some(summary) => Some(summary),
+                        None => return Ok(Decision::NeedBody),
+                    }
+                }
+            },
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let (plan, statements) =
+        sql_engine::build_with_body(&head, payload.as_ref(), cache, &state.settings)?;
+    let handoff = match &plan {
+        Plan::Read(read) => read_handoff(state, read, query),
+        Plan::Write(write) => write_handoff(state, write),
+        Plan::Options { allow } => {
+            return Ok(Decision::Respond {
+                status: 200,
+                headers: vec![
+                    ("allow", allow.clone()),
+                    ("access-control-allow-origin", String::from("*")),
+                ],
+                body: String::new(),
+            })
+        }
+    };
     let handoff = Handoff {
         role: identity.role,
         claims: identity.claims,
@@ -133,33 +185,9 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         method: req.method.to_string(),
         path: path.to_string(),
         headers: request_headers_json(req.headers),
-        schema: read.schema.clone(),
-        read_only: true,
-        timezone: read.preferences.timezone.clone(),
-        shape: ResponseShape {
-            content_type: read.format.content_type().to_string(),
-            assembly: match read.format {
-                _ if read.headers_only => Assembly::Nothing,
-                Format::Json { strip_nulls: false } => Assembly::Array,
-                Format::Json { strip_nulls: true } => Assembly::CompactArray,
-                Format::Object { .. } => Assembly::Object,
-                Format::Csv => Assembly::Csv,
-                Format::GeoJson => Assembly::FeatureCollection,
-            },
-            singular,
-            offset: read.offset,
-            count: read.count,
-            max_rows: read.max_rows,
-            preference_applied: read.preferences.applied_for_read(),
-            content_profile: read.content_profile.clone(),
-            content_location: Some(sql_engine::response::content_location(
-                &read.table,
-                &sql_engine::request::parse_query_string(query),
-            )),
-        },
         ts_ms: req.now_ms,
         nonce: req.nonce.clone(),
-        ..Handoff::default()
+        ..handoff
     }
     .with_statement(statements.main)
     .with_explain(statements.explain);
@@ -179,6 +207,97 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             (handoff::SIGNATURE_HEADER, signature),
         ],
     })
+}
+
+fn assembly(format: Format, headers_only: bool) -> Assembly {
+    match format {
+        _ if headers_only => Assembly::Nothing,
+        Format::Json { strip_nulls: false } => Assembly::Array,
+        Format::Json { strip_nulls: true } => Assembly::CompactArray,
+        Format::Object { .. } => Assembly::Object,
+        Format::Csv => Assembly::Csv,
+        Format::GeoJson => Assembly::FeatureCollection,
+    }
+}
+
+/// The hand-off of a read, without the request's identity and statements.
+fn read_handoff(state: &FilterState, read: &ReadPlan<'_>, query: &str) -> Handoff {
+    let tx_end = state.settings.db_tx_end;
+    Handoff {
+        schema: read.schema.clone(),
+        read_only: true,
+        rollback: tx_end.rolls_back(read.preferences.write().tx_rollback),
+        timezone: read.preferences.timezone.clone(),
+        shape: ResponseShape {
+            content_type: read.format.content_type().to_string(),
+            assembly: assembly(read.format, read.headers_only),
+            singular: matches!(read.format, Format::Object { .. }),
+            offset: read.offset,
+            count: read.count,
+            max_rows: read.max_rows,
+            preference_applied: read.preferences.applied(Applicable {
+                tx: tx_end.overridable(),
+                ..Applicable::default()
+            }),
+            content_profile: read.content_profile.clone(),
+            content_location: Some(sql_engine::response::content_location(
+                &read.table,
+                &sql_engine::request::parse_query_string(query),
+            )),
+            write: None,
+        },
+        ..Handoff::default()
+    }
+}
+
+/// The hand-off of a write, without the request's identity and statements.
+fn write_handoff(state: &FilterState, w: &WritePlan<'_>) -> Handoff {
+    let returned = &w.returned;
+    let prefs = &returned.preferences;
+    let tx_end = state.settings.db_tx_end;
+    let representation = w.ret == Return::Representation;
+    let applicable = Applicable {
+        resolution: w.mutation == Mutation::Insert && w.conflict.is_some(),
+        ret: true,
+        missing: matches!(w.mutation, Mutation::Insert | Mutation::Update),
+        max_affected: matches!(w.mutation, Mutation::Update | Mutation::Delete),
+        tx: tx_end.overridable(),
+    };
+    let key = &w.target.relation.primary_key;
+    Handoff {
+        schema: w.target.schema.clone(),
+        read_only: false,
+        timezone: prefs.timezone.clone(),
+        rollback: tx_end.rolls_back(prefs.write().tx_rollback),
+        body: Some(BodySpec {
+            param: 0,
+            format: w.body_format,
+            keys: w.uniform_keys.clone(),
+        }),
+        shape: ResponseShape {
+            content_type: returned.format.content_type().to_string(),
+            assembly: assembly(returned.format, !representation),
+            singular: matches!(returned.format, Format::Object { .. }),
+            offset: 0,
+            count: returned.count,
+            max_rows: None,
+            preference_applied: prefs.applied(applicable),
+            content_profile: w.target.content_profile.clone(),
+            content_location: None,
+            write: Some(WriteShape {
+                mutation: w.mutation,
+                representation,
+                merge: w
+                    .conflict
+                    .as_ref()
+                    .is_some_and(|(_, r)| *r == Resolution::MergeDuplicates),
+                location: (w.ret == Return::HeadersOnly && !key.is_empty())
+                    .then(|| (w.target.table.clone(), key.clone())),
+                max_affected: w.max_affected,
+            }),
+        },
+        ..Handoff::default()
+    }
 }
 
 /// Client headers that must not reach the sidecar: anything that looks like a hand-off header,
@@ -253,6 +372,7 @@ mod tests {
                 headers: &headers,
                 now_ms: 1_700_000_000_000,
                 nonce: "n-1".into(),
+                body: Body::Absent,
             },
         )
     }

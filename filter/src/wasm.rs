@@ -16,7 +16,7 @@ use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use sql_engine::handoff::{self, Handoff};
 use sql_engine::schema::SchemaCache;
 
-use crate::core::{decide, Decision, FilterState, Incoming};
+use crate::core::{decide, Body, Decision, FilterState, Incoming};
 
 proxy_wasm::main! {{
     proxy_wasm::set_log_level(LogLevel::Info);
@@ -334,6 +334,7 @@ impl RootContext for Root {
         Some(Box::new(Request {
             state: Rc::clone(&self.state),
             nonces: Rc::clone(&self.nonces),
+            held: None,
         }))
     }
 
@@ -345,6 +346,8 @@ impl RootContext for Root {
 struct Request {
     state: Shared,
     nonces: Rc<Nonces>,
+    /// The request headers, held while the start of the body is read.
+    held: Option<Vec<(String, String)>>,
 }
 
 impl Context for Request {}
@@ -375,24 +378,9 @@ impl Request {
     }
 }
 
-impl HttpContext for Request {
-    fn on_http_request_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
-        // Header values may hold any byte Envoy lets through (obs-text); read them as bytes.
-        let Ok(raw) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
-            return self.internal_error("cannot read request headers");
-        };
-        let headers: Vec<(String, String)> = raw
-            .into_iter()
-            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
-            .collect();
-        #[cfg(feature = "test-crash")]
-        if headers.iter().any(|(k, _)| k == "x-pgmesh-test-crash") {
-            // Only in the test build: proves that a crashed filter lets nothing through.
-            #[allow(clippy::panic)]
-            {
-                panic!("crash requested by test header");
-            }
-        }
+impl Request {
+    /// Decides with what is known of the body, and applies the decision.
+    fn decide_and_apply(&mut self, headers: Vec<(String, String)>, body: Body<'_>) -> Action {
         let find = |name: &str| {
             headers
                 .iter()
@@ -416,6 +404,7 @@ impl HttpContext for Request {
                     headers: &headers,
                     now_ms: now_ms(),
                     nonce: self.nonces.next(),
+                    body,
                 },
             )
         };
@@ -425,6 +414,12 @@ impl HttpContext for Request {
                 headers,
                 body,
             } => self.respond(status, &headers, &body),
+            Decision::NeedBody => {
+                // Envoy holds the headers (allow_on_headers_stop_iteration) and buffers the
+                // body until the filter has read enough of it.
+                self.held = Some(headers);
+                Action::Pause
+            }
             Decision::Forward { remove, set } => {
                 for name in &remove {
                     if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
@@ -441,5 +436,46 @@ impl HttpContext for Request {
                 Action::Continue
             }
         }
+    }
+}
+
+impl HttpContext for Request {
+    fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        // Header values may hold any byte Envoy lets through (obs-text); read them as bytes.
+        let Ok(raw) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
+            return self.internal_error("cannot read request headers");
+        };
+        let headers: Vec<(String, String)> = raw
+            .into_iter()
+            .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
+            .collect();
+        #[cfg(feature = "test-crash")]
+        if headers.iter().any(|(k, _)| k == "x-pgmesh-test-crash") {
+            // Only in the test build: proves that a crashed filter lets nothing through.
+            #[allow(clippy::panic)]
+            {
+                panic!("crash requested by test header");
+            }
+        }
+        let body = if end_of_stream {
+            Body::Absent
+        } else {
+            Body::Pending
+        };
+        self.decide_and_apply(headers, body)
+    }
+
+    fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
+        // Only a request whose headers are held is still undecided; other bodies pass.
+        let Some(headers) = self.held.take() else {
+            return Action::Continue;
+        };
+        let take = body_size.min(sql_engine::payload::PREFIX_MAX);
+        let prefix = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, take) {
+            Ok(bytes) => bytes.unwrap_or_default(),
+            Err(_) => return self.internal_error("cannot read the request body"),
+        };
+        let complete = end_of_stream && take == body_size;
+        self.decide_and_apply(headers, Body::Prefix(&prefix, complete))
     }
 }

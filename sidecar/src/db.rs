@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use pgmesh_config::Config;
 use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
 use sql_engine::handoff::Handoff;
-use sql_engine::response::Counted;
+use sql_engine::response::{Counted, WriteResult};
 use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
 use tokio::sync::{mpsc, oneshot};
@@ -220,7 +220,21 @@ async fn stream_read(
             .try_get::<_, Option<&str>>("response_status")
             .map_err(internal)?,
     )?;
-    let (status, headers) = sql_engine::response::read_response(&h.shape, counted)?;
+    let (status, headers) = match &h.shape.write {
+        None => sql_engine::response::read_response(&h.shape, counted)?,
+        Some(write) => sql_engine::response::write_response(
+            &h.shape,
+            write,
+            counted,
+            WriteResult {
+                inserted: first
+                    .try_get::<_, Option<&str>>("inserted")
+                    .map_err(internal)?
+                    .and_then(|i| i.parse().ok()),
+                location: first.try_get("location").map_err(internal)?,
+            },
+        )?,
+    };
     let csv_header: Option<&str> = first.try_get("csv_header").map_err(internal)?;
     let (open, separator, close) = h.shape.assembly.framing(csv_header.unwrap_or(""));
 
@@ -264,10 +278,14 @@ async fn stream_read(
         }
     }
     buf.extend_from_slice(close.as_bytes());
-    let ended = if config.db_tx_end.commits() {
-        tx.commit().await
+    let ended = if h.rollback {
+        // Deferred constraints are checked first, so that their errors still surface.
+        match tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await {
+            Ok(()) => tx.rollback().await,
+            Err(e) => return Err(pg_error(&e, auth)),
+        }
     } else {
-        tx.rollback().await
+        tx.commit().await
     };
     if let Err(e) = ended {
         // The connection's state is unknown: take it out of the pool rather than reuse it.

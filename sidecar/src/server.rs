@@ -10,14 +10,15 @@ use bytes::Bytes;
 use deadpool_postgres::Pool;
 use futures_util::StreamExt;
 use http_body_util::combinators::BoxBody;
-use http_body_util::{BodyExt, Full, StreamBody};
+use http_body_util::{BodyExt, Full, Limited, StreamBody};
 use hyper::body::Incoming;
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use pgmesh_config::Config;
-use sql_engine::handoff::{self, Handoff};
+use sql_engine::handoff::{self, BodySpec, Handoff};
+use sql_engine::payload::{self, BodyFormat};
 use sql_engine::schema::SchemaCache;
 use sql_engine::ApiError;
 use tokio::net::TcpListener;
@@ -68,7 +69,17 @@ fn with_body(
 
 fn error_reply(e: &ApiError) -> Reply {
     let r = e.to_response();
-    reply(r.status, r.headers, r.body)
+    let mut reply = reply(r.status, r.headers, r.body);
+    // Headers the database named (`RAISE SQLSTATE 'PGRST'`) replace PostgREST's own.
+    for (name, value) in r.extra_headers {
+        if let (Ok(name), Ok(value)) = (
+            hyper::header::HeaderName::from_bytes(name.as_bytes()),
+            hyper::header::HeaderValue::from_str(&value),
+        ) {
+            reply.headers_mut().insert(name, value);
+        }
+    }
+    reply
 }
 
 /// A request header as UTF-8 (hand-offs carry raw UTF-8, which `to_str` would refuse).
@@ -122,11 +133,21 @@ impl App {
         )
     }
 
-    async fn query(&self, req: &Request<Incoming>) -> Reply {
-        let h = match self.admit(req) {
+    async fn query(&self, req: Request<Incoming>) -> Reply {
+        let mut h = match self.admit(&req) {
             Ok(h) => h,
             Err(e) => return error_reply(&e),
         };
+        if let Some(spec) = h.body.clone() {
+            match self.read_body(req, &spec).await {
+                Ok(text) => {
+                    if let Some(slot) = h.params.get_mut(spec.param) {
+                        *slot = Some(text);
+                    }
+                }
+                Err(e) => return error_reply(&e),
+            }
+        }
         let (head_tx, head_rx) = tokio::sync::oneshot::channel();
         let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
         tokio::spawn(db::run(
@@ -167,6 +188,39 @@ impl App {
         r
     }
 
+    /// Reads the whole body (up to `pgmesh-max-body-bytes`) and makes it the text PostgreSQL
+    /// reads: JSON checked for matching keys, CSV and forms turned into JSON.
+    async fn read_body(&self, req: Request<Incoming>, spec: &BodySpec) -> Result<String, ApiError> {
+        let limit = self.config.max_body_bytes;
+        let collected = Limited::new(
+            req.into_body(),
+            usize::try_from(limit).unwrap_or(usize::MAX),
+        )
+        .collect()
+        .await
+        .map_err(|e| {
+            if e.is::<http_body_util::LengthLimitError>() {
+                ApiError::BodyTooLarge(limit)
+            } else {
+                ApiError::InvalidBody(format!("The request body could not be read: {e}"))
+            }
+        })?;
+        let bytes = Vec::from(collected.to_bytes());
+        match spec.format {
+            BodyFormat::Json => {
+                if let Some(keys) = &spec.keys {
+                    payload::check_keys(&bytes, keys)?;
+                }
+                String::from_utf8(bytes)
+                    .map_err(|_| ApiError::InvalidBody(String::from("Empty or invalid json")))
+            }
+            BodyFormat::Csv => payload::csv_to_json(&bytes),
+            BodyFormat::Form => Ok(payload::form_to_json(&bytes)),
+            BodyFormat::Text | BodyFormat::Xml | BodyFormat::Bytes => String::from_utf8(bytes)
+                .map_err(|_| ApiError::InvalidBody(String::from("The body is not UTF-8"))),
+        }
+    }
+
     fn schema(&self, req: &Request<Incoming>) -> Reply {
         if let Err(e) = self.admit(req) {
             return error_reply(&e);
@@ -193,7 +247,7 @@ impl App {
     async fn handle(self: Arc<Self>, req: Request<Incoming>) -> Result<Reply, Infallible> {
         let path = req.uri().path().to_string();
         Ok(match path.as_str() {
-            handoff::QUERY_PATH => self.query(&req).await,
+            handoff::QUERY_PATH => self.query(req).await,
             handoff::SCHEMA_PATH => self.schema(&req),
             "/_pgmesh/live" => reply(200, vec![], Bytes::new()),
             "/_pgmesh/metrics" => reply(

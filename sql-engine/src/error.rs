@@ -112,6 +112,27 @@ pub enum ApiError {
     /// PGRST112: `response.status` is not a valid status code.
     #[error("response.status guc must be a valid status code")]
     ResponseStatus,
+    /// PGRST102: a body that cannot be read (invalid JSON, keys that differ, a bad CSV…).
+    #[error("{0}")]
+    InvalidBody(String),
+    /// PGRST204: `?columns=` or a body names a column the relation does not have.
+    #[error("Could not find the '{column}' column of '{table}' in the schema cache")]
+    ColumnNotFound { table: String, column: String },
+    /// PGRST105: PUT filters must be exactly the primary key columns, with `eq`.
+    #[error("Filters must include all and only primary key columns with 'eq' operators")]
+    PutFilters,
+    /// PGRST114: PUT with `limit`/`offset`.
+    #[error("limit/offset querystring parameters are not allowed for PUT")]
+    PutLimit,
+    /// PGRST115: the PUT body's primary key differs from the URL's.
+    #[error("Payload values do not match URL in primary key column(s)")]
+    PutMismatch,
+    /// PGRST124: more rows affected than `Prefer: max-affected` allows (strict handling).
+    #[error("Query result exceeds max-affected preference constraint")]
+    MaxAffected(u64),
+    /// A body over the configured limit (413).
+    #[error("Payload Too Large")]
+    BodyTooLarge(u64),
     /// PGRSTX00: a bug or an unexpected state inside pgmesh.
     #[error("Internal server error")]
     Internal(String),
@@ -131,7 +152,51 @@ struct ErrorBody<'a> {
 pub struct ErrorResponse {
     pub status: u16,
     pub headers: Vec<(&'static str, String)>,
+    /// Headers named by the database (`RAISE SQLSTATE 'PGRST'`).
+    pub extra_headers: Vec<(String, String)>,
     pub body: String,
+}
+
+/// What `RAISE SQLSTATE 'PGRST'` asks for: its MESSAGE is JSON with `code`, `message`,
+/// `details` and `hint`; its DETAIL is JSON with `status`, `status_text` and `headers`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Raised {
+    code: String,
+    message: String,
+    details: Option<String>,
+    hint: Option<String>,
+    status: u16,
+    headers: Vec<(String, String)>,
+}
+
+fn raised(message: &str, detail: Option<&str>) -> Option<Raised> {
+    use serde_json::Value;
+    let m: serde_json::Map<String, Value> = serde_json::from_str(message).ok()?;
+    let d: serde_json::Map<String, Value> = serde_json::from_str(detail?).ok()?;
+    let text = |map: &serde_json::Map<String, Value>, k: &str| -> Option<String> {
+        map.get(k).and_then(Value::as_str).map(String::from)
+    };
+    let status = d
+        .get("status")
+        .and_then(Value::as_u64)
+        .and_then(|s| u16::try_from(s).ok())
+        .filter(|s| (100..=599).contains(s))?;
+    let headers = match d.get("headers") {
+        None => Vec::new(),
+        Some(Value::Object(h)) => h
+            .iter()
+            .map(|(k, v)| Some((k.clone(), v.as_str()?.to_string())))
+            .collect::<Option<Vec<_>>>()?,
+        Some(_) => return None,
+    };
+    Some(Raised {
+        code: text(&m, "code")?,
+        message: text(&m, "message")?,
+        details: text(&m, "details"),
+        hint: text(&m, "hint"),
+        status,
+        headers,
+    })
 }
 
 impl ApiError {
@@ -140,6 +205,20 @@ impl ApiError {
         use ApiError::*;
         let s = |c: &str| c.to_string();
         match self {
+            Postgres {
+                sqlstate,
+                message,
+                detail,
+                ..
+            } if sqlstate == "PGRST" => match raised(message, detail.as_deref()) {
+                Some(r) => (r.code, r.status, r.details, r.hint),
+                None => (
+                    s("PGRST121"),
+                    500,
+                    Some(format!("Invalid JSON in the MESSAGE or DETAIL of RAISE SQLSTATE 'PGRST': {message}")),
+                    None,
+                ),
+            },
             QueryParam { details, .. } => (s("PGRST100"), 400, Some(details.clone()), None),
             InvalidRange { details } => (s("PGRST103"), 416, Some(details.clone()), None),
             UnsupportedMethod(_) => (s("PGRST117"), 405, None, None),
@@ -247,6 +326,23 @@ impl ApiError {
                 )),
             ),
             ResponseStatus => (s("PGRST112"), 500, None, None),
+            InvalidBody(_) => (s("PGRST102"), 400, None, None),
+            ColumnNotFound { .. } => (s("PGRST204"), 400, None, None),
+            PutFilters => (s("PGRST105"), 405, None, None),
+            PutLimit => (s("PGRST114"), 400, None, None),
+            PutMismatch => (s("PGRST115"), 400, None, None),
+            MaxAffected(n) => (
+                s("PGRST124"),
+                400,
+                Some(format!("The query affects {n} rows")),
+                None,
+            ),
+            BodyTooLarge(limit) => (
+                s("PGMESH413"),
+                413,
+                Some(format!("The request body is larger than {limit} bytes")),
+                None,
+            ),
             Internal(details) => (s("PGRSTX00"), 500, Some(details.clone()), None),
         }
     }
@@ -262,7 +358,22 @@ impl ApiError {
     /// Status, headers and JSON body exactly as PostgREST sends them.
     pub fn to_response(&self) -> ErrorResponse {
         let (code, status, details, hint) = self.parts();
-        let message = self.to_string();
+        let raised = match self {
+            ApiError::Postgres {
+                sqlstate,
+                message,
+                detail,
+                ..
+            } if sqlstate == "PGRST" => raised(message, detail.as_deref()),
+            _ => None,
+        };
+        let message = match (&raised, self) {
+            (Some(r), _) => r.message.clone(),
+            (None, ApiError::Postgres { sqlstate, .. }) if sqlstate == "PGRST" => {
+                String::from("Could not parse JSON in the RAISE SQLSTATE 'PGRST' error")
+            }
+            _ => self.to_string(),
+        };
         let details = match self {
             // PGRST201 lists the candidate relationships as JSON objects.
             ApiError::AmbiguousRelationship {
@@ -329,6 +440,7 @@ impl ApiError {
         ErrorResponse {
             status,
             headers,
+            extra_headers: raised.map(|r| r.headers).unwrap_or_default(),
             body,
         }
     }

@@ -5,7 +5,9 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+use crate::payload::BodyFormat;
 use crate::prefer::Count;
+use crate::request::Mutation;
 use crate::sql::Statement;
 
 /// Path the filter routes planned queries to.
@@ -47,12 +49,45 @@ pub struct Handoff {
     /// `EXPLAIN (FORMAT JSON)` of the count query (planned and estimated counts), or empty.
     pub explain_sql: String,
     pub explain_params: Vec<Option<String>>,
+    /// The request body, when the statement reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodySpec>,
+    /// End the transaction with ROLLBACK (`Prefer: tx=rollback` or `db-tx-end`).
+    #[serde(default)]
+    pub rollback: bool,
     /// How to turn the result into a response.
     pub shape: ResponseShape,
     /// Milliseconds since the Unix epoch when the filter signed.
     pub ts_ms: u64,
     /// Unique per hand-off; the sidecar refuses a nonce it has seen.
     pub nonce: String,
+}
+
+/// Where the request body goes and how the sidecar prepares it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BodySpec {
+    /// Index into `params`.
+    pub param: usize,
+    pub format: BodyFormat,
+    /// The keys every JSON object must have (the filter read them from the first object).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub keys: Option<Vec<String>>,
+}
+
+/// What the sidecar needs to answer a write.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteShape {
+    pub mutation: Mutation,
+    /// `return=representation`: the rows are the body.
+    pub representation: bool,
+    /// `resolution=merge-duplicates`: 200 instead of 201 when no row was inserted.
+    pub merge: bool,
+    /// The relation and its primary key columns, for `Location` (`return=headers-only`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub location: Option<(String, Vec<String>)>,
+    /// `Prefer: max-affected=N` with strict handling.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_affected: Option<u64>,
 }
 
 /// How the sidecar joins the rows' texts into the body.
@@ -109,12 +144,22 @@ pub struct ResponseShape {
     /// The `Content-Location` header of a read.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub content_location: Option<String>,
+    /// Set for writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub write: Option<WriteShape>,
 }
 
 impl Handoff {
+    /// The main statement; its body parameter (if any) is prepared as `format` says.
     pub fn with_statement(mut self, st: Statement) -> Self {
         self.sql = st.sql;
         self.params = st.params;
+        if let (Some(param), Some(body)) = (st.body, self.body.as_mut()) {
+            body.param = param;
+        }
+        if st.body.is_none() {
+            self.body = None;
+        }
         self
     }
 

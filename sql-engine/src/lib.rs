@@ -9,6 +9,7 @@ pub mod fuzzy;
 pub mod grammar;
 pub mod handoff;
 pub mod media;
+pub mod payload;
 pub mod plan;
 pub mod prefer;
 pub mod query;
@@ -28,7 +29,17 @@ pub fn build<'a>(
     cache: &'a schema::SchemaCache,
     settings: &settings::ApiSettings,
 ) -> Result<(plan::Plan<'a>, query::Statements), ApiError> {
-    let request = request::parse_request(head)?;
+    build_with_body(head, None, cache, settings)
+}
+
+/// [`build`] for a write whose body the filter summarised.
+pub fn build_with_body<'a>(
+    head: &request::RequestHead<'_>,
+    payload: Option<&payload::Summary>,
+    cache: &'a schema::SchemaCache,
+    settings: &settings::ApiSettings,
+) -> Result<(plan::Plan<'a>, query::Statements), ApiError> {
+    let request = request::parse_request_with_body(head, payload)?;
     let plan = plan::plan(request, cache, settings)?;
     let statements = query::statements(&plan);
     Ok((plan, statements))

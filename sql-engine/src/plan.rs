@@ -4,13 +4,14 @@
 use crate::error::ApiError;
 use crate::fuzzy;
 use crate::media::Format;
-use crate::prefer::{Count, Preferences};
+use crate::payload::BodyFormat;
+use crate::prefer::{Count, Preferences, Resolution, Return};
 use crate::relations::{self, Relationship};
 use crate::request::{
-    ApiRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Operation, OrderTerm,
-    ReadRequest, SelectItem,
+    ApiRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Mutation, Operation,
+    Operator, OrderTerm, ReadRequest, SelectItem, WriteRequest,
 };
-use crate::schema::{Function, SchemaCache, Table};
+use crate::schema::{Column, Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 /// Embedded resources one request may have, at all depths.
@@ -49,6 +50,33 @@ pub struct ReadPlan<'a> {
     pub embed_nulls: Vec<(String, bool)>,
     /// Computed columns of the relation: scalar functions taking its row.
     pub computed: Vec<&'a Function>,
+    /// The rows come from the write's `RETURNING` (the CTE `pgrst_mutation`), not the relation.
+    pub from_mutation: bool,
+}
+
+/// A write resolved against the schema cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WritePlan<'a> {
+    pub mutation: Mutation,
+    /// The relation as the statement's target, with the filters that choose the changed rows.
+    pub target: ReadPlan<'a>,
+    /// The rows the response returns, read from the write's `RETURNING`.
+    pub returned: ReadPlan<'a>,
+    /// The columns written, from `?columns=` or the body's keys.
+    pub columns: Vec<&'a Column>,
+    pub body_format: BodyFormat,
+    /// The keys every object of the body must have (checked by the sidecar); none when
+    /// `?columns=` names the columns.
+    pub uniform_keys: Option<Vec<String>>,
+    /// An upsert: the unique columns it resolves on, and how.
+    pub conflict: Option<(Vec<String>, Resolution)>,
+    /// `Prefer: missing=default`: keys missing from an object take the column's default.
+    pub missing_default: bool,
+    pub ret: Return,
+    /// PUT: the primary key columns and the values the URL gives them.
+    pub put_key: Vec<(String, String)>,
+    /// `Prefer: max-affected=N` with `handling=strict`.
+    pub max_affected: Option<u64>,
 }
 
 /// An embedded resource resolved to a relationship.
@@ -68,9 +96,17 @@ pub struct EmbedPlan<'a> {
     pub plan: ReadPlan<'a>,
 }
 
+/// One plan per request, built and consumed in place: the size difference between variants
+/// costs nothing worth an allocation.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Plan<'a> {
     Read(ReadPlan<'a>),
+    Write(WritePlan<'a>),
+    /// OPTIONS: answered without the database, with this `Allow` header.
+    Options {
+        allow: String,
+    },
 }
 
 pub fn plan<'a>(
@@ -80,7 +116,186 @@ pub fn plan<'a>(
 ) -> Result<Plan<'a>, ApiError> {
     match request {
         ApiRequest::Read(read) => plan_read(read, cache, settings).map(Plan::Read),
+        ApiRequest::Write(write) => plan_write(write, cache, settings).map(Plan::Write),
+        ApiRequest::Options { table, profile } => {
+            let (_, t) = relation(cache, settings, profile.as_deref(), &table)?;
+            let mut allow = vec!["OPTIONS,GET,HEAD"];
+            if t.insertable {
+                allow.push("POST");
+            }
+            if t.insertable && t.updatable && !t.primary_key.is_empty() {
+                allow.push("PUT");
+            }
+            if t.updatable {
+                allow.push("PATCH");
+            }
+            if t.deletable {
+                allow.push("DELETE");
+            }
+            Ok(Plan::Options {
+                allow: allow.join(","),
+            })
+        }
     }
+}
+
+/// The exposed schema a request addresses and its relation, or PostgREST's error.
+fn relation<'a>(
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+    profile: Option<&str>,
+    table: &str,
+) -> Result<(String, &'a Table), ApiError> {
+    let schema = match profile {
+        None => settings.default_schema().to_string(),
+        Some(p) if settings.db_schemas.iter().any(|s| s == p) => p.to_string(),
+        Some(_) => return Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
+    };
+    let Some(relation) = cache.table(&schema, table) else {
+        let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
+        // PostgreSQL names are at most 63 bytes: a longer one has no near match worth the work.
+        let suggestion = if table.len() <= 63 && in_schema.clone().count() < fuzzy::MAX_RELATIONS {
+            fuzzy::closest(table, in_schema.map(|t| t.name.as_str())).map(String::from)
+        } else {
+            None
+        };
+        return Err(ApiError::TableNotFound {
+            schema,
+            table: table.to_string(),
+            suggestion,
+        });
+    };
+    Ok((schema, relation))
+}
+
+fn plan_write<'a>(
+    write: WriteRequest,
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+) -> Result<WritePlan<'a>, ApiError> {
+    let WriteRequest {
+        mutation,
+        mut read,
+        columns,
+        on_conflict,
+        payload,
+        body_format,
+        paged,
+    } = write;
+    let prefs = read.preferences.write();
+    let filters = std::mem::take(&mut read.filters);
+    let logic = std::mem::take(&mut read.logic);
+    read.limit = None;
+    read.offset = 0;
+    let target_request = ReadRequest {
+        select: vec![SelectItem::Star],
+        filters,
+        logic,
+        order: Vec::new(),
+        embed_params: Vec::new(),
+        ..read.clone()
+    };
+    let mut target = plan_read(target_request, cache, settings)?;
+    target.limit = None;
+    let mut returned = plan_read(read, cache, settings)?;
+    returned.alias = Some(returned.table.clone());
+    returned.from_mutation = true;
+    returned.limit = None;
+    returned.max_rows = None;
+    returned.paged = false;
+    returned.content_profile = None;
+    // A write counts the rows it returns: every kind of count is that number.
+    returned.count = returned.count.map(|_| Count::Exact);
+    let relation = target.relation;
+
+    let names = match (&columns, &payload) {
+        (Some(c), _) => c.clone(),
+        (None, Some(p)) => p.keys.clone(),
+        (None, None) => Vec::new(),
+    };
+    let columns_written = names
+        .iter()
+        .map(|n| {
+            relation
+                .columns
+                .iter()
+                .find(|c| &c.name == n)
+                .ok_or_else(|| ApiError::ColumnNotFound {
+                    table: relation.name.clone(),
+                    column: n.clone(),
+                })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+
+    let mut put_key = Vec::new();
+    if mutation == Mutation::Put {
+        if paged {
+            return Err(ApiError::PutLimit);
+        }
+        put_key = put_key_values(&target, relation)?;
+        if put_key
+            .iter()
+            .any(|(k, _)| !columns_written.iter().any(|c| &c.name == k))
+        {
+            return Err(ApiError::PutMismatch);
+        }
+    }
+    let conflict = match mutation {
+        Mutation::Insert => prefs.resolution.and_then(|r| {
+            let keys = on_conflict.unwrap_or_else(|| relation.primary_key.clone());
+            (!keys.is_empty()).then_some((keys, r))
+        }),
+        Mutation::Put => Some((relation.primary_key.clone(), Resolution::MergeDuplicates)),
+        _ => None,
+    };
+    let strict = returned.preferences.handling == Some(crate::prefer::Handling::Strict);
+    Ok(WritePlan {
+        mutation,
+        target,
+        returned,
+        columns: columns_written,
+        body_format,
+        uniform_keys: match (&columns, payload, body_format) {
+            (None, Some(p), BodyFormat::Json) => Some(p.keys),
+            _ => None,
+        },
+        conflict,
+        missing_default: prefs.missing_default == Some(true),
+        ret: prefs.ret.unwrap_or(Return::Minimal),
+        put_key,
+        max_affected: prefs
+            .max_affected
+            .filter(|_| strict && matches!(mutation, Mutation::Update | Mutation::Delete)),
+    })
+}
+
+/// PUT's filters must be exactly the primary key columns, each with `eq` (PGRST105).
+fn put_key_values(
+    target: &ReadPlan<'_>,
+    relation: &Table,
+) -> Result<Vec<(String, String)>, ApiError> {
+    if !target.logic.is_empty() || relation.primary_key.is_empty() {
+        return Err(ApiError::PutFilters);
+    }
+    let mut values = Vec::new();
+    for key in &relation.primary_key {
+        let mut matching = target.filters.iter().filter(|f| &f.field.name == key);
+        match (matching.next(), matching.next()) {
+            (
+                Some(Filter {
+                    field,
+                    negated: false,
+                    operation: Operation::Compare(Operator::Eq, value),
+                }),
+                None,
+            ) if field.json_path.is_empty() => values.push((key.clone(), value.clone())),
+            _ => return Err(ApiError::PutFilters),
+        }
+    }
+    if target.filters.len() != relation.primary_key.len() {
+        return Err(ApiError::PutFilters);
+    }
+    Ok(values)
 }
 
 fn plan_read<'a>(
@@ -88,26 +303,7 @@ fn plan_read<'a>(
     cache: &'a SchemaCache,
     settings: &ApiSettings,
 ) -> Result<ReadPlan<'a>, ApiError> {
-    let schema = match &read.profile {
-        None => settings.default_schema().to_string(),
-        Some(p) if settings.db_schemas.contains(p) => p.clone(),
-        Some(_) => return Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
-    };
-    let Some(relation) = cache.table(&schema, &read.table) else {
-        let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
-        // PostgreSQL names are at most 63 bytes: a longer one has no near match worth the work.
-        let suggestion =
-            if read.table.len() <= 63 && in_schema.clone().count() < fuzzy::MAX_RELATIONS {
-                fuzzy::closest(&read.table, in_schema.map(|t| t.name.as_str())).map(String::from)
-            } else {
-                None
-            };
-        return Err(ApiError::TableNotFound {
-            schema,
-            table: read.table,
-            suggestion,
-        });
-    };
+    let (schema, relation) = relation(cache, settings, read.profile.as_deref(), &read.table)?;
     if read.format == Format::GeoJson && !cache.postgis {
         return Err(ApiError::MediaTypeUnavailable(String::from(
             "application/geo+json",
@@ -156,6 +352,7 @@ fn plan_read<'a>(
         embeds,
         embed_nulls: Vec::new(),
         computed: computed_columns(cache, relation),
+        from_mutation: false,
     })
     .and_then(finish_node)
 }
@@ -275,6 +472,7 @@ fn plan_embeds<'a>(
             embeds: Vec::new(),
             embed_nulls: Vec::new(),
             computed: computed_columns(cache, target),
+            from_mutation: false,
         };
         for param in mine {
             match param {

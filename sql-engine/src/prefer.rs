@@ -87,19 +87,124 @@ impl Preferences {
 
     /// `Preference-Applied` for a read: count, handling, timezone, in PostgREST's order.
     pub fn applied_for_read(&self) -> Option<String> {
-        let mut applied = Vec::new();
+        self.applied(Applicable::default())
+    }
+}
+
+/// `Prefer: return=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Return {
+    Minimal,
+    HeadersOnly,
+    Representation,
+}
+
+/// `Prefer: resolution=…`
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resolution {
+    MergeDuplicates,
+    IgnoreDuplicates,
+}
+
+/// The preferences that shape a write, each from its first occurrence.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct WritePreferences {
+    pub ret: Option<Return>,
+    pub resolution: Option<Resolution>,
+    /// `missing=default` (`Some(true)`) or `missing=null` (`Some(false)`).
+    pub missing_default: Option<bool>,
+    /// `tx=rollback` (`Some(true)`) or `tx=commit` (`Some(false)`).
+    pub tx_rollback: Option<bool>,
+    pub max_affected: Option<u64>,
+}
+
+impl Preferences {
+    pub fn write(&self) -> WritePreferences {
+        let mut w = WritePreferences::default();
+        for t in &self.write_tokens {
+            match t.as_str() {
+                "return=minimal" => w.ret = w.ret.or(Some(Return::Minimal)),
+                "return=headers-only" => w.ret = w.ret.or(Some(Return::HeadersOnly)),
+                "return=representation" => w.ret = w.ret.or(Some(Return::Representation)),
+                "resolution=merge-duplicates" => {
+                    w.resolution = w.resolution.or(Some(Resolution::MergeDuplicates))
+                }
+                "resolution=ignore-duplicates" => {
+                    w.resolution = w.resolution.or(Some(Resolution::IgnoreDuplicates))
+                }
+                "missing=default" => w.missing_default = w.missing_default.or(Some(true)),
+                "missing=null" => w.missing_default = w.missing_default.or(Some(false)),
+                "tx=rollback" => w.tx_rollback = w.tx_rollback.or(Some(true)),
+                "tx=commit" => w.tx_rollback = w.tx_rollback.or(Some(false)),
+                t => {
+                    if let Some(n) = t.strip_prefix("max-affected=") {
+                        w.max_affected = w.max_affected.or(n.parse().ok());
+                    }
+                }
+            }
+        }
+        w
+    }
+}
+
+/// Which preferences a response reports as applied (PostgREST's `prefAppliedHeader`, in its
+/// order): each flag says the action honours it.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Applicable {
+    pub resolution: bool,
+    pub ret: bool,
+    pub missing: bool,
+    pub max_affected: bool,
+    /// Whether `tx=` is honoured (`db-tx-end` allows the override).
+    pub tx: bool,
+}
+
+impl Preferences {
+    /// `Preference-Applied` for a write or a call.
+    pub fn applied(&self, which: Applicable) -> Option<String> {
+        let w = self.write();
+        let mut owned: Vec<String> = Vec::new();
+        let resolution = w.resolution.filter(|_| which.resolution).map(|r| match r {
+            Resolution::MergeDuplicates => "resolution=merge-duplicates",
+            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
+        });
+        let ret = w.ret.filter(|_| which.ret).map(|r| match r {
+            Return::Minimal => "return=minimal",
+            Return::HeadersOnly => "return=headers-only",
+            Return::Representation => "return=representation",
+        });
+        owned.extend(resolution.into_iter().chain(ret).map(String::from));
         if let Some(c) = self.count {
-            applied.push(format!("count={}", c.name()));
+            owned.push(format!("count={}", c.name()));
+        }
+        if which.tx {
+            match w.tx_rollback {
+                Some(true) => owned.push(String::from("tx=rollback")),
+                Some(false) => owned.push(String::from("tx=commit")),
+                None => {}
+            }
+        }
+        if which.missing {
+            match w.missing_default {
+                Some(true) => owned.push(String::from("missing=default")),
+                Some(false) => owned.push(String::from("missing=null")),
+                None => {}
+            }
         }
         match self.handling {
-            Some(Handling::Strict) => applied.push(String::from("handling=strict")),
-            Some(Handling::Lenient) => applied.push(String::from("handling=lenient")),
+            Some(Handling::Strict) => owned.push(String::from("handling=strict")),
+            Some(Handling::Lenient) => owned.push(String::from("handling=lenient")),
             None => {}
         }
         if let Some(tz) = &self.timezone {
-            applied.push(format!("timezone={tz}"));
+            owned.push(format!("timezone={tz}"));
         }
-        (!applied.is_empty()).then(|| applied.join(", "))
+        if which.max_affected && self.handling == Some(Handling::Strict) {
+            if let Some(n) = w.max_affected {
+                owned.push(format!("max-affected={n}"));
+            }
+        }
+        (!owned.is_empty()).then(|| owned.join(", "))
     }
 }
 

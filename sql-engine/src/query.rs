@@ -2,12 +2,12 @@
 //! page count and the JSON body built by PostgreSQL.
 
 use crate::media::Format;
-use crate::plan::{EmbedPlan, Plan, ReadPlan};
-use crate::prefer::Count;
+use crate::plan::{EmbedPlan, Plan, ReadPlan, WritePlan};
+use crate::prefer::{Count, Resolution, Return};
 use crate::relations::Relationship;
 use crate::request::{
-    AggregateFunction, Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation,
-    Operator, OrderTerm, Quantifier, SelectItem,
+    AggregateFunction, Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Mutation, Nulls,
+    Operation, Operator, OrderTerm, Quantifier, SelectItem,
 };
 use crate::sql::{array_literal, Sql, Statement};
 
@@ -15,7 +15,7 @@ use crate::sql::{array_literal, Sql, Statement};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Statements {
     /// One result row per row of the page (at least one): `total_result_set`, `page_total`,
-    /// `body`, `csv_header`, `response_headers`, `response_status`.
+    /// `body`, `csv_header`, `response_headers`, `response_status`, `location`, `inserted`.
     pub main: Statement,
     /// `EXPLAIN (FORMAT JSON)` of the count query, for planned and estimated counts.
     pub explain: Option<Statement>,
@@ -31,6 +31,14 @@ pub fn statements(plan: &Plan<'_>) -> Statements {
                 e.render()
             }),
         },
+        Plan::Write(write) => Statements {
+            main: write_statement(write).render(),
+            explain: None,
+        },
+        Plan::Options { .. } => Statements {
+            main: Statement::default(),
+            explain: None,
+        },
     }
 }
 
@@ -45,10 +53,18 @@ pub fn statement(plan: &Plan<'_>) -> Statement {
 /// row's own text in the negotiated format, and the `response.*` settings. The sidecar joins the
 /// rows exactly as `json_agg` would, streaming when the page is large.
 fn read_statement(plan: &ReadPlan<'_>) -> Sql {
-    let mut q = Sql::new();
-    q.push("WITH pgrst_source AS (")
+    let mut ctes = Sql::new();
+    ctes.push("pgrst_source AS (")
         .append(source_query(plan))
         .push(")");
+    outer_statement(plan, ctes, NO_INSERTED)
+}
+
+/// The outer statement over the CTE `pgrst_source` (the page, or a write's returned rows),
+/// after the CTEs `ctes`.
+fn outer_statement(plan: &ReadPlan<'_>, ctes: Sql, inserted: &str) -> Sql {
+    let mut q = Sql::new();
+    q.push("WITH ").append(ctes);
     // A separate count runs only when the page may hold fewer rows than the whole result.
     let exact_needed = matches!(plan.count, Some(Count::Exact | Count::Estimated));
     let separate_count = exact_needed && (plan.paged || plan.max_rows.is_some());
@@ -71,7 +87,10 @@ fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     q.push(" AS total_result_set, coalesce(pgrst_rows.page_total, 0) AS page_total, ");
     q.push("pgrst_rows.body AS body, pgrst_rows.csv_header AS csv_header, ");
     q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
-    q.push("nullif(current_setting('response.status', true), '') AS response_status ");
+    q.push("nullif(current_setting('response.status', true), '') AS response_status, ");
+    q.push("NULL::text AS location, ")
+        .push(inserted)
+        .push(" AS inserted ");
     q.push("FROM (SELECT 1) pgrst_one LEFT JOIN LATERAL (SELECT pg_catalog.count(*) OVER () AS page_total, ");
     q.push(row_body(plan));
     q.push(" AS body, ");
@@ -85,6 +104,236 @@ fn read_statement(plan: &ReadPlan<'_>) -> Sql {
     if plan.headers_only {
         // HEAD needs the counts, which the first row carries, and no body.
         q.push(" LIMIT 1");
+    }
+    q
+}
+
+/// `inserted` of a statement that is not an upsert.
+const NO_INSERTED: &str = "NULL::text";
+/// `inserted` of an upsert: how many rows it inserted rather than updated.
+const INSERTED: &str = "nullif(current_setting('pgrst.inserted', true), '')";
+/// Counts the rows an upsert tries to insert (`+ 1`) and those it updates instead (`- 1`).
+const INSERTED_UP: &str = "pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0) + 1)::text, true) IS NOT NULL";
+const INSERTED_DOWN: &str = "pg_catalog.set_config('pgrst.inserted', (coalesce(nullif(current_setting('pgrst.inserted', true), '')::int, 0) - 1)::text, true) IS NOT NULL";
+
+/// A write, as PostgREST shapes it: the body is one parameter that PostgreSQL turns into rows
+/// (`pgrst_payload`), the mutation runs in the CTE `pgrst_mutation`, and its `RETURNING` rows
+/// are read like a relation for the response.
+fn write_statement(w: &WritePlan<'_>) -> Sql {
+    let mut ctes = Sql::new();
+    let reads_body = match w.mutation {
+        Mutation::Insert | Mutation::Put => true,
+        Mutation::Update => !w.columns.is_empty(),
+        Mutation::Delete => false,
+    };
+    if reads_body {
+        ctes.push(
+            "pgrst_payload AS (SELECT CASE pg_catalog.json_typeof(pgrst_p.v) \
+             WHEN 'array' THEN pgrst_p.v WHEN 'object' THEN pg_catalog.json_build_array(pgrst_p.v) \
+             ELSE '[]'::json END AS json_data FROM (SELECT ",
+        )
+        .body()
+        .push("::json AS v) pgrst_p), ");
+    }
+    ctes.push("pgrst_mutation AS (")
+        .append(mutation(w))
+        .push(")");
+    let inserted = if w
+        .conflict
+        .as_ref()
+        .is_some_and(|(_, r)| *r == Resolution::MergeDuplicates)
+    {
+        INSERTED
+    } else {
+        NO_INSERTED
+    };
+    if w.ret == Return::Representation {
+        ctes.push(", pgrst_source AS (")
+            .append(source_query(&w.returned))
+            .push(")");
+        return outer_statement(&w.returned, ctes, inserted);
+    }
+    // No body: one row with the counts (and the new row's key for `Location`).
+    let mut q = Sql::new();
+    q.push("WITH ").append(ctes);
+    q.push(" SELECT pg_catalog.count(*) AS total_result_set, pg_catalog.count(*) AS page_total, ");
+    q.push("NULL::text AS body, NULL::text AS csv_header, ");
+    q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
+    q.push("nullif(current_setting('response.status', true), '') AS response_status, ");
+    let key = &w.target.relation.primary_key;
+    if w.ret == Return::HeadersOnly && w.mutation == Mutation::Insert && !key.is_empty() {
+        q.push("(SELECT pg_catalog.json_build_array(");
+        for (i, k) in key.iter().enumerate() {
+            if i > 0 {
+                q.push(", ");
+            }
+            q.push("pgrst_loc.").ident(k).push("::text");
+        }
+        q.push(")::text FROM pgrst_mutation pgrst_loc LIMIT 1)");
+    } else {
+        q.push("NULL::text");
+    }
+    q.push(" AS location, ")
+        .push(inserted)
+        .push(" AS inserted FROM pgrst_mutation");
+    q
+}
+
+/// The body's rows: each array element (`pgrst_elem.v`) as a record of the written columns
+/// (`pgrst_body`), typed as the columns are.
+fn body_rows(w: &WritePlan<'_>, first_only: bool) -> Sql {
+    let mut q = Sql::new();
+    if first_only {
+        q.push("(SELECT pgrst_e.v FROM pgrst_payload, LATERAL pg_catalog.json_array_elements(pgrst_payload.json_data) AS pgrst_e(v) LIMIT 1) AS pgrst_elem");
+    } else {
+        q.push("pgrst_payload, LATERAL pg_catalog.json_array_elements(pgrst_payload.json_data) AS pgrst_elem(v)");
+    }
+    if w.columns.is_empty() {
+        return q;
+    }
+    q.push(", LATERAL pg_catalog.json_to_record(pgrst_elem.v) AS pgrst_body(");
+    for (i, c) in w.columns.iter().enumerate() {
+        if i > 0 {
+            q.push(", ");
+        }
+        // The type comes from the catalog (format_type), never from the client.
+        q.ident(&c.name).push(" ").push(&c.data_type);
+    }
+    q.push(")");
+    q
+}
+
+/// A written column's value: the body's, or, with `missing=default`, the column's default when
+/// the object lacks the key.
+fn written_value(w: &WritePlan<'_>, c: &crate::schema::Column) -> Sql {
+    let mut s = Sql::new();
+    match (&c.default, w.missing_default) {
+        (Some(default), true) => {
+            s.push("CASE WHEN pgrst_elem.v::jsonb ? ")
+                .param(c.name.clone())
+                .push(" THEN pgrst_body.")
+                .ident(&c.name);
+            // The default expression comes from the catalog (pg_get_expr).
+            s.push(" ELSE (").push(default).push(") END");
+        }
+        _ => {
+            s.push("pgrst_body.").ident(&c.name);
+        }
+    }
+    s
+}
+
+fn mutation(w: &WritePlan<'_>) -> Sql {
+    let t = &w.target;
+    let mut table = Sql::new();
+    table.ident(&t.schema).push(".").ident(&t.table);
+    let mut q = Sql::new();
+    match w.mutation {
+        Mutation::Insert | Mutation::Put => {
+            q.push("INSERT INTO ").append(table.clone());
+            if !w.columns.is_empty() {
+                q.push("(");
+                for (i, c) in w.columns.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.ident(&c.name);
+                }
+                q.push(")");
+            }
+            q.push(" SELECT ");
+            for (i, c) in w.columns.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.append(written_value(w, c));
+            }
+            q.push(" FROM ").append(body_rows(w, false));
+            let merge = w
+                .conflict
+                .as_ref()
+                .filter(|(_, r)| *r == Resolution::MergeDuplicates);
+            let mut conditions = Vec::new();
+            for (k, v) in &w.put_key {
+                let mut c = Sql::new();
+                c.push("pgrst_body.").ident(k).push(" = ").param(v.clone());
+                conditions.push(c);
+            }
+            if merge.is_some() {
+                let mut c = Sql::new();
+                c.push(INSERTED_UP);
+                conditions.push(c);
+            }
+            for (i, c) in conditions.into_iter().enumerate() {
+                q.push(if i == 0 { " WHERE " } else { " AND " });
+                q.append(c);
+            }
+            if let Some((keys, resolution)) = &w.conflict {
+                q.push(" ON CONFLICT (");
+                for (i, k) in keys.iter().enumerate() {
+                    if i > 0 {
+                        q.push(", ");
+                    }
+                    q.ident(k);
+                }
+                q.push(")");
+                if *resolution == Resolution::IgnoreDuplicates || w.columns.is_empty() {
+                    q.push(" DO NOTHING");
+                } else {
+                    q.push(" DO UPDATE SET ");
+                    for (i, c) in w.columns.iter().enumerate() {
+                        if i > 0 {
+                            q.push(", ");
+                        }
+                        q.ident(&c.name).push(" = EXCLUDED.").ident(&c.name);
+                    }
+                    q.push(" WHERE ").push(INSERTED_DOWN);
+                }
+            }
+        }
+        Mutation::Update if w.columns.is_empty() => {
+            // Nothing to set: a no-op that still has the relation's row type.
+            q.push("SELECT ").append(table.clone()).push(".* FROM ");
+            q.append(table).push(" WHERE false");
+            return q;
+        }
+        Mutation::Update => {
+            q.push("UPDATE ").append(table).push(" SET ");
+            for (i, c) in w.columns.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.ident(&c.name).push(" = ").append(written_value(w, c));
+            }
+            q.push(" FROM ").append(body_rows(w, true));
+            q.append(where_clause(t));
+        }
+        Mutation::Delete => {
+            q.push("DELETE FROM ").append(table);
+            q.append(where_clause(t));
+        }
+    }
+    q.push(" RETURNING ");
+    let key = &t.relation.primary_key;
+    match w.ret {
+        Return::Representation => {
+            q.ident(&t.schema).push(".").ident(&t.table).push(".*");
+        }
+        Return::HeadersOnly if w.mutation == Mutation::Insert && !key.is_empty() => {
+            for (i, k) in key.iter().enumerate() {
+                if i > 0 {
+                    q.push(", ");
+                }
+                q.ident(&t.schema)
+                    .push(".")
+                    .ident(&t.table)
+                    .push(".")
+                    .ident(k);
+            }
+        }
+        _ => {
+            q.push("1");
+        }
     }
     q
 }
@@ -269,10 +518,15 @@ struct Link<'p> {
     parent_row: Sql,
 }
 
-/// `"schema"."table"`, with ` AS "alias"` inside embeds.
+/// `"schema"."table"`, with ` AS "alias"` inside embeds; a write's returned rows come from
+/// its `RETURNING`.
 fn from_item(plan: &ReadPlan<'_>) -> Sql {
     let mut s = Sql::new();
-    s.ident(&plan.schema).push(".").ident(&plan.table);
+    if plan.from_mutation {
+        s.push("pgrst_mutation");
+    } else {
+        s.ident(&plan.schema).push(".").ident(&plan.table);
+    }
     if let Some(alias) = &plan.alias {
         s.push(" AS ").ident(alias);
     }

@@ -8,6 +8,7 @@ use std::fmt;
 use crate::error::ApiError;
 use crate::grammar;
 use crate::media::{self, Format};
+use crate::payload::{BodyFormat, Summary};
 use crate::prefer::Preferences;
 
 /// What the client asked for.
@@ -15,6 +16,44 @@ use crate::prefer::Preferences;
 pub enum ApiRequest {
     /// GET or HEAD on `/<table>`.
     Read(ReadRequest),
+    /// POST, PATCH, PUT or DELETE on `/<table>`.
+    Write(WriteRequest),
+    /// OPTIONS on `/<table>`: which methods it accepts.
+    Options {
+        table: String,
+        profile: Option<String>,
+    },
+}
+
+/// What a write does to its relation.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mutation {
+    /// POST (plain insert or upsert with `resolution=`).
+    Insert,
+    /// PATCH
+    Update,
+    /// PUT: a single-row upsert by primary key.
+    Put,
+    Delete,
+}
+
+/// A write. `read` describes the rows it returns (select, order, format, preferences) and holds
+/// the filters that choose the rows it changes (PATCH, PUT, DELETE).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WriteRequest {
+    pub mutation: Mutation,
+    pub read: ReadRequest,
+    /// `?columns=`: the columns taken from the body (other keys are ignored).
+    pub columns: Option<Vec<String>>,
+    /// `?on_conflict=`: the unique columns an upsert resolves on.
+    pub on_conflict: Option<Vec<String>>,
+    /// What the filter read from the body (none for DELETE, or when `columns` is given).
+    pub payload: Option<Summary>,
+    /// The body's format, from `Content-Type`.
+    pub body_format: BodyFormat,
+    /// Whether `limit` or `offset` was given (PUT refuses them).
+    pub paged: bool,
 }
 
 /// A read of one table or view.
@@ -426,15 +465,27 @@ pub struct OrderTerm {
 
 /// Reads a request line into the typed request: method, path (no query) and raw query string.
 pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
+    parse_request_with_body(head, None)
+}
+
+/// [`parse_request`] for a write whose body the filter summarised.
+pub fn parse_request_with_body(
+    head: &RequestHead<'_>,
+    payload: Option<&Summary>,
+) -> Result<ApiRequest, ApiError> {
     let method = head.method;
     let table = parse_path(head.path)?;
-    let headers_only = match method {
-        "GET" => false,
-        "HEAD" => true,
-        "POST" | "PATCH" | "PUT" | "DELETE" | "OPTIONS" => {
-            return Err(ApiError::NotImplemented(format!(
-                "{method} on a table is not supported by pgmesh yet"
-            )))
+    let write = match method {
+        "GET" | "HEAD" => None,
+        "POST" => Some(Mutation::Insert),
+        "PATCH" => Some(Mutation::Update),
+        "PUT" => Some(Mutation::Put),
+        "DELETE" => Some(Mutation::Delete),
+        "OPTIONS" => {
+            return Ok(ApiRequest::Options {
+                table,
+                profile: profile(head, "accept-profile"),
+            })
         }
         other => return Err(ApiError::UnsupportedMethod(other.to_string())),
     };
@@ -446,16 +497,21 @@ pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
         order: Vec::new(),
         limit: None,
         offset: 0,
-        headers_only,
+        headers_only: method == "HEAD",
         format: Format::Json { strip_nulls: false },
         preferences: Preferences::default(),
-        profile: head
-            .header_values("accept-profile")
-            .next()
-            .map(|p| p.trim().to_string()),
+        profile: profile(
+            head,
+            if write.is_some() {
+                "content-profile"
+            } else {
+                "accept-profile"
+            },
+        ),
         embed_params: Vec::new(),
     };
     let (mut limit, mut offset) = (None, None);
+    let (mut columns, mut on_conflict) = (None, None);
     for (key, value) in parse_query_string(head.query) {
         match key.as_str() {
             "select" => read.select = grammar::select(&value)?,
@@ -465,20 +521,69 @@ pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
             "and" | "or" | "not.and" | "not.or" => {
                 read.logic.push(grammar::logic_tree(&key, &value)?)
             }
-            "columns" | "on_conflict" => {}
+            "columns" => columns = Some(name_list(&value)),
+            "on_conflict" => on_conflict = Some(name_list(&value)),
             _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
             _ => read.filters.push(grammar::filter(&key, &value)?),
         }
     }
-    let header_range = match method {
-        "GET" => head.header_values("range").next().and_then(range_header),
-        _ => None,
-    };
-    (read.offset, read.limit) = page(limit, offset, header_range)?;
     read.format = media::negotiate(head.header_values("accept"))?;
     read.preferences = Preferences::parse(head.header_values("prefer"));
     read.preferences.check_strict()?;
-    Ok(ApiRequest::Read(read))
+    let Some(mutation) = write else {
+        let header_range = match method {
+            "GET" => head.header_values("range").next().and_then(range_header),
+            _ => None,
+        };
+        (read.offset, read.limit) = page(limit, offset, header_range)?;
+        return Ok(ApiRequest::Read(read));
+    };
+    let content_type = head.header_values("content-type").next();
+    let body_format = match mutation {
+        Mutation::Delete => BodyFormat::Json,
+        _ => BodyFormat::from_content_type(content_type)
+            .filter(|f| f.has_keys())
+            .ok_or_else(|| {
+                ApiError::InvalidBody(format!(
+                    "Content-Type not acceptable: {}",
+                    content_type.unwrap_or("")
+                ))
+            })?,
+    };
+    Ok(ApiRequest::Write(WriteRequest {
+        mutation,
+        paged: limit.is_some() || offset.is_some(),
+        read,
+        columns,
+        on_conflict,
+        payload: payload.cloned(),
+        body_format,
+    }))
+}
+
+fn profile(head: &RequestHead<'_>, header: &'static str) -> Option<String> {
+    head.header_values(header)
+        .next()
+        .map(|p| p.trim().to_string())
+}
+
+/// `a,b,"c d"` → the names, unquoted.
+fn name_list(value: &str) -> Vec<String> {
+    value
+        .split(',')
+        .map(|n| n.trim().trim_matches('"').to_string())
+        .filter(|n| !n.is_empty())
+        .collect()
+}
+
+/// Whether a write needs its body's keys read by the filter before it can be planned: POST,
+/// PATCH and PUT on a table, without `?columns=`.
+pub fn needs_body_keys(method: &str, path: &str, query: &str) -> bool {
+    matches!(method, "POST" | "PATCH" | "PUT")
+        && !path.starts_with("/rpc/")
+        && !parse_query_string(query)
+            .iter()
+            .any(|(k, _)| k == "columns")
 }
 
 /// `Range: a-b` or `a-` (anything else is ignored, as in PostgREST): lower and upper bound.
@@ -858,6 +963,7 @@ mod tests {
         let headers: Vec<(&str, &str)> = range.map(|r| ("range", r)).into_iter().collect();
         match parse_with("GET", "/films", query, &headers) {
             Ok(ApiRequest::Read(r)) => Ok((r.offset, r.limit)),
+            Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.to_response().body),
         }
     }

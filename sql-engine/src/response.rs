@@ -2,8 +2,9 @@
 //! settings a function or the pre-request hook may set.
 
 use crate::error::ApiError;
-use crate::handoff::ResponseShape;
+use crate::handoff::{ResponseShape, WriteShape};
 use crate::prefer::Count;
+use crate::request::Mutation;
 
 /// What the main statement (and the count's EXPLAIN) returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -73,6 +74,104 @@ pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers)
     }
     if let Some(profile) = &shape.content_profile {
         headers.push(("content-profile", profile.clone()));
+    }
+    Ok((status, headers))
+}
+
+/// `Content-Range` as PostgREST writes it (`contentRangeH`): `lower-upper/total`, `*` for an
+/// empty range.
+fn content_range(lower: i64, upper: i64, total: Option<i64>) -> String {
+    let range = if total != Some(0) && lower <= upper {
+        format!("{lower}-{upper}")
+    } else {
+        String::from("*")
+    };
+    let total = total.map_or_else(|| String::from("*"), |t| t.to_string());
+    format!("{range}/{total}")
+}
+
+/// What a write's statement reported besides the counts.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct WriteResult<'a> {
+    /// Rows an upsert inserted (rather than updated).
+    pub inserted: Option<i64>,
+    /// The inserted row's primary key values (a JSON array of texts).
+    pub location: Option<&'a str>,
+}
+
+/// Status and headers of a successful write, or the error that rolls it back: 406 PGRST116
+/// (singular over other than one row), 400 PGRST124 (max-affected), 400 PGRST115 (PUT).
+pub fn write_response(
+    shape: &ResponseShape,
+    write: &WriteShape,
+    c: Counted,
+    result: WriteResult<'_>,
+) -> Result<(u16, Headers), ApiError> {
+    let n = c.page_total;
+    if shape.singular && n != 1 {
+        return Err(ApiError::NotSingular(n));
+    }
+    if write.max_affected.is_some_and(|max| n > max) {
+        return Err(ApiError::MaxAffected(n));
+    }
+    if write.mutation == Mutation::Put && n != 1 {
+        return Err(ApiError::PutMismatch);
+    }
+    let rows = i64::try_from(n).unwrap_or(i64::MAX);
+    let total = shape.count.map(|_| rows);
+    let inserted = result.inserted.unwrap_or(0);
+    let mut headers: Headers = Vec::new();
+    let status = match write.mutation {
+        Mutation::Insert => {
+            if let (Some((table, key)), Some(values), 1) = (&write.location, result.location, n) {
+                if let Ok(values) = serde_json::from_str::<Vec<Option<String>>>(values) {
+                    let mut location = format!("/{table}");
+                    for (i, (k, v)) in key.iter().zip(values).enumerate() {
+                        location.push(if i == 0 { '?' } else { '&' });
+                        url_encode(k, &mut location);
+                        location.push('=');
+                        url_encode(&format!("eq.{}", v.unwrap_or_default()), &mut location);
+                    }
+                    headers.push(("location", location));
+                }
+            }
+            headers.push(("content-range", content_range(1, 0, total)));
+            if write.merge && inserted <= 0 {
+                200
+            } else {
+                201
+            }
+        }
+        Mutation::Update => {
+            headers.push(("content-range", content_range(0, rows - 1, total)));
+            if write.representation {
+                200
+            } else {
+                204
+            }
+        }
+        Mutation::Delete => {
+            headers.push(("content-range", content_range(1, 0, total)));
+            if write.representation {
+                200
+            } else {
+                204
+            }
+        }
+        Mutation::Put => match (write.representation, inserted > 0) {
+            (true, true) => 201,
+            (true, false) => 200,
+            (false, _) => 204,
+        },
+    };
+    if let Some(applied) = &shape.preference_applied {
+        headers.push(("preference-applied", applied.clone()));
+    }
+    if write.representation {
+        headers.push(("content-type", shape.content_type.clone()));
+        if let Some(profile) = &shape.content_profile {
+            headers.push(("content-profile", profile.clone()));
+        }
     }
     Ok((status, headers))
 }

@@ -24,6 +24,52 @@ pub struct ApiSettings {
     /// How often the filter asks the sidecar whether the schema cache changed.
     #[serde(default = "default_schema_poll_ms")]
     pub schema_poll_ms: u64,
+    #[serde(default)]
+    pub db_tx_end: TxEnd,
+    /// Request bodies larger than this get 413 (`pgmesh-max-body-bytes`).
+    #[serde(default = "default_max_body_bytes")]
+    pub max_body_bytes: u64,
+}
+
+/// The default limit on request bodies: 100 MiB.
+pub const DEFAULT_MAX_BODY_BYTES: u64 = 100 * 1024 * 1024;
+
+fn default_max_body_bytes() -> u64 {
+    DEFAULT_MAX_BODY_BYTES
+}
+
+/// `db-tx-end`: how transactions end, and whether `Prefer: tx=` may change it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TxEnd {
+    #[default]
+    Commit,
+    CommitAllowOverride,
+    Rollback,
+    RollbackAllowOverride,
+}
+
+impl TxEnd {
+    /// Whether a transaction ends with COMMIT when the client states no preference.
+    pub fn commits(self) -> bool {
+        matches!(self, TxEnd::Commit | TxEnd::CommitAllowOverride)
+    }
+
+    /// Whether `Prefer: tx=` is honoured.
+    pub fn overridable(self) -> bool {
+        matches!(
+            self,
+            TxEnd::CommitAllowOverride | TxEnd::RollbackAllowOverride
+        )
+    }
+
+    /// Whether a request with this `tx=` preference ends with ROLLBACK.
+    pub fn rolls_back(self, preference: Option<bool>) -> bool {
+        match preference.filter(|_| self.overridable()) {
+            Some(rollback) => rollback,
+            None => !self.commits(),
+        }
+    }
 }
 
 fn default_role_claim_key() -> String {

@@ -11,14 +11,18 @@ pub struct Sql {
 enum Piece {
     Text(String),
     Param(Option<String>),
+    /// The request body: a parameter whose value the sidecar supplies.
+    Body,
 }
 
 /// A statement ready for PostgreSQL: text with `$n` placeholders and the values, sent untyped
 /// (text format) so that PostgreSQL infers their types as it does for PostgREST.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Option<String>>,
+    /// The index in `params` of the request body, when the statement reads it.
+    pub body: Option<usize>,
 }
 
 impl Sql {
@@ -46,6 +50,12 @@ impl Sql {
         self
     }
 
+    /// Appends the parameter that will hold the request body.
+    pub fn body(&mut self) -> &mut Self {
+        self.pieces.push(Piece::Body);
+        self
+    }
+
     /// Appends another fragment (its parameters are renumbered when rendered).
     pub fn append(&mut self, other: Sql) -> &mut Self {
         for piece in other.pieces {
@@ -67,17 +77,24 @@ impl Sql {
     pub fn render(self) -> Statement {
         let mut sql = String::new();
         let mut params = Vec::new();
+        let mut body = None;
         for piece in self.pieces {
-            match piece {
-                Piece::Text(t) => sql.push_str(&t),
-                Piece::Param(v) => {
-                    params.push(v);
-                    sql.push('$');
-                    sql.push_str(&params.len().to_string());
+            let value = match piece {
+                Piece::Text(t) => {
+                    sql.push_str(&t);
+                    continue;
                 }
-            }
+                Piece::Param(v) => v,
+                Piece::Body => {
+                    body = Some(params.len());
+                    None
+                }
+            };
+            params.push(value);
+            sql.push('$');
+            sql.push_str(&params.len().to_string());
         }
-        Statement { sql, params }
+        Statement { sql, params, body }
     }
 }
 

@@ -40,6 +40,8 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
         db_aggregates_enabled: true,
         sidecar_cluster: "pgmesh_sidecar".into(),
         schema_poll_ms: 2000,
+        db_tx_end: Default::default(),
+        max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
     }
 }
 

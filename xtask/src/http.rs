@@ -40,6 +40,28 @@ pub fn request_bytes(
     path: &str,
     headers: &[(&str, &[u8])],
 ) -> Result<Response> {
+    send(addr, method, path, headers, None)
+}
+
+/// A request with a body (sent with `Content-Length`).
+pub fn request_with_body(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &str)],
+    body: &[u8],
+) -> Result<Response> {
+    let headers: Vec<(&str, &[u8])> = headers.iter().map(|(k, v)| (*k, v.as_bytes())).collect();
+    send(addr, method, path, &headers, Some(body))
+}
+
+fn send(
+    addr: &str,
+    method: &str,
+    path: &str,
+    headers: &[(&str, &[u8])],
+    body: Option<&[u8]>,
+) -> Result<Response> {
     let mut stream = TcpStream::connect(addr)?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
     let mut head =
@@ -50,8 +72,21 @@ pub fn request_bytes(
         head.extend_from_slice(v);
         head.extend_from_slice(b"\r\n");
     }
+    if let Some(body) = body {
+        head.extend_from_slice(format!("Content-Length: {}\r\n", body.len()).as_bytes());
+    }
     head.extend_from_slice(b"\r\n");
     stream.write_all(&head)?;
+    if let Some(body) = body {
+        // A server may answer (and close) before reading all of a refused body.
+        if let Err(e) = stream.write_all(body) {
+            if e.kind() != std::io::ErrorKind::BrokenPipe
+                && e.kind() != std::io::ErrorKind::ConnectionReset
+            {
+                return Err(e.into());
+            }
+        }
+    }
     // Read only as much as the response says it holds: waiting for the server to close would
     // wait out Envoy's delayed close (1 s) on every request.
     let mut raw = Vec::new();

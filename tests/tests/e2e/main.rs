@@ -17,3 +17,4 @@ mod relations;
 mod reload;
 mod streaming;
 mod trust;
+mod writes;

@@ -1,0 +1,495 @@
+//! Writes: POST, upserts, PUT, PATCH and DELETE, with PostgREST's statuses and headers; what
+//! they leave in the table is read back with psql.
+
+use pgmesh_e2e::{http, psql, stack, Response};
+
+pub fn send(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
+    http::request_with_body(&stack().api, method, path, headers, body.as_bytes()).unwrap()
+}
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+fn rows(sql: &str) -> String {
+    psql(sql).trim_end().to_string()
+}
+
+#[test]
+fn post_one_object_returns_201_without_a_body() {
+    let r = send(
+        "POST",
+        "/tasks",
+        &[JSON],
+        r#"{"id": 1001, "title": "write tests"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body, "");
+    assert_eq!(r.header("content-range"), Some("*/*"));
+    assert_eq!(
+        rows("select title, done, priority from api.tasks where id = 1001"),
+        "write tests|f|3"
+    );
+}
+
+#[test]
+fn bulk_insert_with_representation_select_order_and_embed() {
+    let r = send(
+        "POST",
+        "/tasks?select=id,title,project:projects(name)&order=id.desc",
+        &[JSON, ("Prefer", "return=representation, count=exact")],
+        r#"[{"id": 1011, "title": "a", "project_id": 1}, {"id": 1012, "title": "b", "project_id": 2}]"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.body,
+        // PostgreSQL's bytes, as PostgREST sends them (json_agg's separator, jsonb's spacing).
+        "[{\"id\":1012,\"title\":\"b\",\"project\":{\"name\": \"Gemini\"}}, \n {\"id\":1011,\"title\":\"a\",\"project\":{\"name\": \"Apollo\"}}]"
+    );
+    assert_eq!(r.header("content-range"), Some("*/2"));
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("return=representation, count=exact")
+    );
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+}
+
+#[test]
+fn objects_with_different_keys_are_refused_and_nothing_is_written() {
+    let r = send(
+        "POST",
+        "/tasks",
+        &[JSON],
+        r#"[{"id": 1021, "title": "a"}, {"id": 1022}]"#,
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.body,
+        r#"{"code":"PGRST102","details":null,"hint":null,"message":"All object keys must match"}"#
+    );
+    assert_eq!(
+        rows("select count(*) from api.tasks where id in (1021, 1022)"),
+        "0"
+    );
+    for (body, message) in [
+        ("", "Empty or invalid json"),
+        ("{\"id\":", "Empty or invalid json"),
+        ("[1, 2]", "Empty or invalid json"),
+    ] {
+        let r = send("POST", "/tasks", &[JSON], body);
+        assert_eq!(r.status, 400, "{body}: {r:?}");
+        assert_eq!(r.json()["code"], "PGRST102");
+        assert_eq!(r.json()["message"], message);
+    }
+    let r = send("POST", "/tasks", &[("Content-Type", "image/png")], "x");
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.json()["message"],
+        "Content-Type not acceptable: image/png"
+    );
+}
+
+#[test]
+fn unknown_columns_get_pgrst204() {
+    let r = send("POST", "/tasks?columns=id,nope", &[JSON], r#"{"id": 1}"#);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.body,
+        r#"{"code":"PGRST204","details":null,"hint":null,"message":"Could not find the 'nope' column of 'tasks' in the schema cache"}"#
+    );
+    let r = send("POST", "/tasks", &[JSON], r#"{"id": 1, "nope": 2}"#);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST204");
+}
+
+#[test]
+fn columns_restrict_the_keys_and_missing_default_uses_defaults() {
+    let r = send(
+        "POST",
+        "/tasks?columns=id,title,priority",
+        &[JSON, ("Prefer", "return=representation")],
+        r#"[{"id": 1031, "title": "x", "ignored": true}, {"id": 1032, "title": "y", "priority": 9}]"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        rows("select id, coalesce(priority::text, 'null') from api.tasks where id in (1031, 1032) order by id"),
+        "1031|null\n1032|9"
+    );
+    let r = send(
+        "POST",
+        "/tasks?columns=id,title,priority",
+        &[JSON, ("Prefer", "missing=default, return=minimal")],
+        r#"[{"id": 1033, "title": "z"}]"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("return=minimal, missing=default")
+    );
+    assert_eq!(rows("select priority from api.tasks where id = 1033"), "3");
+}
+
+#[test]
+fn csv_and_form_bodies_insert_rows() {
+    let r = send(
+        "POST",
+        "/tasks",
+        &[
+            ("Content-Type", "text/csv"),
+            ("Prefer", "return=representation"),
+        ],
+        "id,title,note\n1041,\"csv, quoted\",NULL\n1042,simple,\n",
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        rows("select id, title, coalesce(note, '<null>') from api.tasks where id in (1041, 1042) order by id"),
+        "1041|csv, quoted|<null>\n1042|simple|"
+    );
+    let r = send(
+        "POST",
+        "/tasks",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "id=1043&title=from+a+form%21",
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        rows("select title from api.tasks where id = 1043"),
+        "from a form!"
+    );
+    let r = send(
+        "POST",
+        "/tasks",
+        &[("Content-Type", "text/csv")],
+        "id,title\n1044\n",
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.json()["message"],
+        "All lines must have same number of fields"
+    );
+}
+
+#[test]
+fn headers_only_gives_the_location_of_the_new_row() {
+    let r = send(
+        "POST",
+        "/composite_key",
+        &[JSON, ("Prefer", "return=headers-only")],
+        r#"{"a": 1, "b": "x y", "v": "v"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        r.header("location"),
+        Some("/composite_key?a=eq.1&b=eq.x%20y")
+    );
+    assert_eq!(r.body, "");
+}
+
+#[test]
+fn upserts_merge_or_ignore_and_say_whether_they_inserted() {
+    send("POST", "/kv", &[JSON], r#"{"k": "u1", "v": "old"}"#);
+    let merge = (
+        "Prefer",
+        "resolution=merge-duplicates, return=representation",
+    );
+    let r = send(
+        "POST",
+        "/kv",
+        &[JSON, merge],
+        r#"[{"k": "u1", "v": "new"}]"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, r#"[{"k":"u1","v":"new"}]"#);
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("resolution=merge-duplicates, return=representation")
+    );
+    let r = send(
+        "POST",
+        "/kv",
+        &[JSON, merge],
+        r#"[{"k": "u1", "v": "newer"}, {"k": "u2", "v": "fresh"}]"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    let r = send(
+        "POST",
+        "/kv",
+        &[
+            JSON,
+            (
+                "Prefer",
+                "resolution=ignore-duplicates, return=representation",
+            ),
+        ],
+        r#"[{"k": "u1", "v": "ignored"}, {"k": "u3", "v": "third"}]"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body, r#"[{"k":"u3","v":"third"}]"#);
+    assert_eq!(
+        rows("select k, v from api.kv where k like 'u%' order by k"),
+        "u1|newer\nu2|fresh\nu3|third"
+    );
+    // on_conflict names a unique column other than the key.
+    send(
+        "POST",
+        "/contacts",
+        &[JSON],
+        r#"{"id": 1, "email": "a@x.io", "name": "A"}"#,
+    );
+    let r = send(
+        "POST",
+        "/contacts?on_conflict=email",
+        &[JSON, ("Prefer", "resolution=merge-duplicates")],
+        r#"{"id": 1, "email": "a@x.io", "name": "Renamed"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        rows("select name from api.contacts where id = 1"),
+        "Renamed"
+    );
+}
+
+#[test]
+fn put_upserts_one_row_by_its_primary_key() {
+    let r = send(
+        "PUT",
+        "/kv?k=eq.p1",
+        &[JSON, ("Prefer", "return=representation")],
+        r#"{"k": "p1", "v": "one"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body, r#"[{"k":"p1","v":"one"}]"#);
+    let r = send(
+        "PUT",
+        "/kv?k=eq.p1",
+        &[JSON, ("Prefer", "return=representation")],
+        r#"{"k": "p1", "v": "two"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    let r = send(
+        "PUT",
+        "/kv?k=eq.p1",
+        &[JSON],
+        r#"{"k": "p1", "v": "three"}"#,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(rows("select v from api.kv where k = 'p1'"), "three");
+    for (path, body, status, code) in [
+        ("/kv?v=eq.p1", r#"{"k": "p1"}"#, 405, "PGRST105"),
+        ("/kv?k=gt.p1", r#"{"k": "p1"}"#, 405, "PGRST105"),
+        ("/kv?k=eq.p1&or=(v.eq.1)", r#"{"k": "p1"}"#, 405, "PGRST105"),
+        ("/kv?k=eq.p1&limit=1", r#"{"k": "p1"}"#, 400, "PGRST114"),
+        (
+            "/kv?k=eq.p1",
+            r#"{"k": "other", "v": "x"}"#,
+            400,
+            "PGRST115",
+        ),
+    ] {
+        let r = send("PUT", path, &[JSON], body);
+        assert_eq!(r.status, status, "{path}: {r:?}");
+        assert_eq!(r.json()["code"], code, "{path}: {r:?}");
+    }
+    assert_eq!(rows("select count(*) from api.kv where k = 'other'"), "0");
+}
+
+#[test]
+fn patch_and_delete_with_filters_and_logic_trees() {
+    psql("insert into api.tasks(id, title, priority) values (1051, 'p', 1), (1052, 'q', 2), (1053, 'r', 3)");
+    let r = send(
+        "PATCH",
+        "/tasks?id=in.(1051,1052,1053)&or=(priority.eq.1,priority.eq.3)",
+        &[JSON, ("Prefer", "return=representation")],
+        r#"{"done": true}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("content-range"), Some("0-1/*"));
+    assert_eq!(
+        rows("select id from api.tasks where id between 1051 and 1053 and done order by id"),
+        "1051\n1053"
+    );
+    let r = send("PATCH", "/tasks?id=eq.1052", &[JSON], "{}");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(rows("select done from api.tasks where id = 1052"), "f");
+    let r = send("PATCH", "/tasks?id=eq.1052", &[JSON], r#"{"note": "n"}"#);
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(r.header("content-range"), Some("0-0/*"));
+    let r = send(
+        "DELETE",
+        "/tasks?id=gte.1051&id=lte.1053&done=is.true",
+        &[
+            ("Prefer", "return=representation"),
+            ("Accept", "application/json"),
+        ],
+        "",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json().as_array().map(Vec::len), Some(2));
+    assert_eq!(r.header("content-range"), Some("*/*"));
+    let r = send("DELETE", "/tasks?id=eq.1052", &[], "");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(
+        rows("select count(*) from api.tasks where id between 1051 and 1053"),
+        "0"
+    );
+}
+
+#[test]
+fn singular_and_max_affected_roll_back() {
+    psql("insert into api.tasks(id, title) values (1061, 's'), (1062, 's')");
+    let r = send(
+        "PATCH",
+        "/tasks?title=eq.s",
+        &[JSON, ("Accept", "application/vnd.pgrst.object+json")],
+        r#"{"note": "touched"}"#,
+    );
+    assert_eq!(r.status, 406, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST116");
+    assert_eq!(
+        rows("select count(*) from api.tasks where note = 'touched'"),
+        "0"
+    );
+    let r = send(
+        "DELETE",
+        "/tasks?title=eq.s",
+        &[("Prefer", "handling=strict, max-affected=1")],
+        "",
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(
+        r.body,
+        r#"{"code":"PGRST124","details":"The query affects 2 rows","hint":null,"message":"Query result exceeds max-affected preference constraint"}"#
+    );
+    assert_eq!(
+        rows("select count(*) from api.tasks where title = 's'"),
+        "2"
+    );
+    let r = send(
+        "DELETE",
+        "/tasks?title=eq.s",
+        &[("Prefer", "handling=lenient, max-affected=1")],
+        "",
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(
+        rows("select count(*) from api.tasks where title = 's'"),
+        "0"
+    );
+    let r = send(
+        "PATCH",
+        "/tasks?id=eq.1001",
+        &[
+            JSON,
+            ("Accept", "application/vnd.pgrst.object+json"),
+            ("Prefer", "return=representation"),
+        ],
+        r#"{"priority": 5}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()["priority"], 5);
+}
+
+#[test]
+fn constraint_errors_map_to_postgrest_statuses() {
+    for (body, status, code) in [
+        (r#"{"id": 1, "n": 1}"#, 201, None),
+        (r#"{"id": 1, "n": 1}"#, 409, Some("23505")),
+        (r#"{"id": 2}"#, 201, None),
+        (r#"{"id": 3, "n": 500}"#, 400, Some("23514")),
+        (r#"{"id": 4, "ref": 99}"#, 409, Some("23503")),
+    ] {
+        let r = send("POST", "/limited", &[JSON], body);
+        assert_eq!(r.status, status, "{body}: {r:?}");
+        if let Some(code) = code {
+            assert_eq!(r.json()["code"], code, "{body}: {r:?}");
+        }
+    }
+    let r = send("POST", "/tasks", &[JSON], r#"{"id": 1071}"#);
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["code"], "23502");
+    let r = send(
+        "POST",
+        "/tasks",
+        &[JSON],
+        r#"{"id": 1072, "title": "teapot"}"#,
+    );
+    assert_eq!(r.status, 418, "{r:?}");
+    assert_eq!(r.json()["message"], "I am a teapot");
+    let r = send(
+        "POST",
+        "/tasks",
+        &[JSON],
+        r#"{"id": 1073, "title": "plain"}"#,
+    );
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["code"], "P0001");
+    let r = send(
+        "POST",
+        "/tasks",
+        &[JSON],
+        r#"{"id": 1074, "title": "custom"}"#,
+    );
+    assert_eq!(r.status, 402, "{r:?}");
+    assert_eq!(r.header("x-custom"), Some("yes"));
+    assert_eq!(
+        r.body,
+        r#"{"code":"123","details":"D","hint":"H","message":"Custom"}"#
+    );
+}
+
+#[test]
+fn views_are_written_through() {
+    let r = send(
+        "POST",
+        "/open_tasks",
+        &[JSON, ("Prefer", "return=representation")],
+        r#"{"id": 1081, "title": "via view"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.json()[0]["title"], "via view");
+    let r = send(
+        "PATCH",
+        "/open_tasks?id=eq.1081",
+        &[JSON],
+        r#"{"priority": 7}"#,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    let r = send(
+        "POST",
+        "/task_titles",
+        &[JSON],
+        r#"{"id": 1082, "shout": "LOUD"}"#,
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(
+        rows("select id, title, priority from api.tasks where id in (1081, 1082) order by id"),
+        "1081|via view|7\n1082|loud|3"
+    );
+    let r = send("DELETE", "/open_tasks?id=eq.1081", &[], "");
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(rows("select count(*) from api.tasks where id = 1081"), "0");
+}
+
+#[test]
+fn options_lists_the_methods_a_relation_accepts() {
+    let allow = |path: &str| {
+        let r = http::request(&stack().api, "OPTIONS", path, &[]).unwrap();
+        assert_eq!(r.status, 200, "{r:?}");
+        r.header("allow").unwrap_or_default().to_string()
+    };
+    assert_eq!(allow("/tasks"), "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE");
+    // A view over one table is written through, and its key is the table's.
+    assert_eq!(
+        allow("/recent_films"),
+        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+    );
+    assert_eq!(allow("/film_years"), "OPTIONS,GET,HEAD");
+    // Its computed column is read-only, yet the view as a whole stays auto-updatable.
+    assert_eq!(
+        allow("/task_titles"),
+        "OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE"
+    );
+    let r = http::request(&stack().api, "OPTIONS", "/nope", &[]).unwrap();
+    assert_eq!(r.status, 404, "{r:?}");
+}
