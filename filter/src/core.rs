@@ -185,6 +185,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         method: req.method.to_string(),
         path: path.to_string(),
         headers: request_headers_json(req.headers),
+        cookies: request_cookies_json(req.headers),
         ts_ms: req.now_ms,
         nonce: req.nonce.clone(),
         ..handoff
@@ -313,6 +314,20 @@ fn removable_headers(headers: &[(String, String)]) -> Vec<String> {
         .collect();
     names.dedup();
     names
+}
+
+/// `request.cookies`: every cookie of every `Cookie` header (the first of a repeated name).
+fn request_cookies_json(headers: &[(String, String)]) -> String {
+    let mut map = Map::new();
+    for (_, v) in headers.iter().filter(|(k, _)| k == "cookie") {
+        for pair in v.split(';') {
+            if let Some((name, value)) = pair.split_once('=') {
+                map.entry(name.trim().to_string())
+                    .or_insert_with(|| Value::String(value.trim().to_string()));
+            }
+        }
+    }
+    Value::Object(map).to_string()
 }
 
 /// `request.headers`: lower-case names, no pseudo-headers, no cookie, no hand-off lookalikes.

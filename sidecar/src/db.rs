@@ -139,15 +139,22 @@ pub struct Head {
 /// `head`, then, for a large body, chunks through `body`. An error after streaming began is sent
 /// as an error chunk, which aborts the response; if the client goes away, the query is cancelled
 /// and the transaction rolled back.
+/// A verified hand-off and what the sidecar adds to it.
+pub struct Request {
+    pub handoff: Handoff,
+    /// `ALTER ROLE … SET` settings of the role the request runs as.
+    pub role_settings: Vec<(String, String)>,
+}
+
 pub async fn run(
     pool: Pool,
     config: Arc<Config>,
-    h: Handoff,
+    request: Request,
     head: oneshot::Sender<Result<Head, ApiError>>,
     body: mpsc::Sender<io::Result<Bytes>>,
 ) {
     let mut head = Some(head);
-    if let Err(e) = stream_read(&pool, &config, &h, &mut head, &body).await {
+    if let Err(e) = stream_read(&pool, &config, &request, &mut head, &body).await {
         match head.take() {
             Some(tx) => {
                 let _ = tx.send(Err(e));
@@ -162,10 +169,11 @@ pub async fn run(
 async fn stream_read(
     pool: &Pool,
     config: &Config,
-    h: &Handoff,
+    request: &Request,
     head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
     body: &mpsc::Sender<io::Result<Bytes>>,
 ) -> Result<(), ApiError> {
+    let h = &request.handoff;
     let mut client = pool.get().await.map_err(pool_error)?;
     let auth = h.authenticated;
     if client.statement_cache.size() > STATEMENT_CACHE_MAX {
@@ -180,7 +188,7 @@ async fn stream_read(
         .start()
         .await
         .map_err(|e| pg_error(&e, auth))?;
-    prepare_request(&tx, config, h).await?;
+    prepare_request(&tx, config, request).await?;
     // The planner's estimate is needed for the head, so it runs before the main query.
     let planned = if h.explain_sql.is_empty() {
         None
@@ -308,22 +316,35 @@ async fn stream_read(
 async fn prepare_request(
     tx: &deadpool_postgres::Transaction<'_>,
     config: &Config,
-    h: &Handoff,
+    request: &Request,
 ) -> Result<(), ApiError> {
+    let h = &request.handoff;
     let auth = h.authenticated;
     let search_path = std::iter::once(h.schema.as_str())
         .chain(config.db_extra_search_path.iter().map(String::as_str))
         .map(quote_ident)
         .collect::<Vec<_>>()
         .join(", ");
-    let mut settings: Vec<(&str, &str)> = vec![
-        ("search_path", &search_path),
-        ("role", &h.role),
+    let mut settings: Vec<(&str, &str)> = vec![("search_path", &search_path)];
+    settings.extend(
+        request
+            .role_settings
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    let cookies = if h.cookies.is_empty() {
+        "{}"
+    } else {
+        &h.cookies
+    };
+    settings.extend([
+        ("role", h.role.as_str()),
         ("request.jwt.claims", &h.claims),
         ("request.method", &h.method),
         ("request.path", &h.path),
         ("request.headers", &h.headers),
-    ];
+        ("request.cookies", cookies),
+    ]);
     if let Some(tz) = &h.timezone {
         settings.push(("timezone", tz));
     }

@@ -150,10 +150,27 @@ impl App {
         }
         let (head_tx, head_rx) = tokio::sync::oneshot::channel();
         let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
+        // The impersonated role's own settings (`ALTER ROLE … SET`), applied as PostgREST does.
+        let role_settings = self
+            .schema
+            .read()
+            .ok()
+            .and_then(|c| {
+                c.as_ref().and_then(|c| {
+                    c.role_settings
+                        .iter()
+                        .find(|(r, _)| *r == h.role)
+                        .map(|(_, s)| s.clone())
+                })
+            })
+            .unwrap_or_default();
         tokio::spawn(db::run(
             self.pool.clone(),
             Arc::clone(&self.config),
-            h,
+            db::Request {
+                handoff: h,
+                role_settings,
+            },
             head_tx,
             body_tx,
         ));

@@ -40,6 +40,9 @@ pub struct Handoff {
     pub path: String,
     /// `request.headers` (JSON object text, lower-case names, no cookie).
     pub headers: String,
+    /// `request.cookies` (JSON object text).
+    #[serde(default)]
+    pub cookies: String,
     /// The exposed schema the statement reads (first of `search_path`).
     pub schema: String,
     /// Whether the transaction must be READ ONLY.

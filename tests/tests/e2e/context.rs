@@ -70,3 +70,25 @@ fn pre_request_and_response_gucs_steer_the_response() {
         "{r:?}"
     );
 }
+
+#[test]
+fn cookies_and_the_role_settings_reach_the_transaction() {
+    let t = token(serde_json::json!({"role": "web_user"}));
+    let r = get_with(
+        "/request_context",
+        &[
+            ("Authorization", &format!("Bearer {t}")),
+            ("Cookie", "session=abc; theme=dark"),
+        ],
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json()[0]["cookies"],
+        serde_json::json!({"session": "abc", "theme": "dark"})
+    );
+    // `alter role web_user set statement_timeout = '5s'` applies to web_user only.
+    assert_eq!(r.json()[0]["statement_timeout"], "5s");
+    let r = get("/request_context");
+    assert_eq!(r.json()[0]["cookies"], serde_json::json!({}));
+    assert_eq!(r.json()[0]["statement_timeout"], "0");
+}

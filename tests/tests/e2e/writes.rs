@@ -1,7 +1,7 @@
 //! Writes: POST, upserts, PUT, PATCH and DELETE, with PostgREST's statuses and headers; what
 //! they leave in the table is read back with psql.
 
-use pgmesh_e2e::{http, psql, stack, Response};
+use pgmesh_e2e::{http, psql, stack, stack_for_config, wasm, Response};
 
 pub fn send(method: &str, path: &str, headers: &[(&str, &str)], body: &str) -> Response {
     http::request_with_body(&stack().api, method, path, headers, body.as_bytes()).unwrap()
@@ -492,4 +492,73 @@ fn options_lists_the_methods_a_relation_accepts() {
     );
     let r = http::request(&stack().api, "OPTIONS", "/nope", &[]).unwrap();
     assert_eq!(r.status, 404, "{r:?}");
+}
+
+#[test]
+fn tx_preference_is_honoured_only_when_db_tx_end_allows_it() {
+    let s = stack_for_config(
+        "db-tx-end = \"commit-allow-override\"\n",
+        wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let post = |body: &str, prefer: &str| {
+        http::request_with_body(
+            &s.api,
+            "POST",
+            "/kv",
+            &[JSON, ("Prefer", prefer)],
+            body.as_bytes(),
+        )
+        .unwrap()
+    };
+    let r = post(
+        r#"{"k": "tx1", "v": "x"}"#,
+        "tx=rollback, return=representation",
+    );
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.body, r#"[{"k":"tx1","v":"x"}]"#);
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("return=representation, tx=rollback")
+    );
+    assert_eq!(rows("select count(*) from api.kv where k = 'tx1'"), "0");
+    let r = post(r#"{"k": "tx2", "v": "x"}"#, "tx=commit");
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.header("preference-applied"), Some("tx=commit"));
+    assert_eq!(rows("select count(*) from api.kv where k = 'tx2'"), "1");
+    // Deferred constraints are checked before the rollback, so their errors surface.
+    let r = http::request_with_body(
+        &s.api,
+        "POST",
+        "/limited",
+        &[JSON, ("Prefer", "tx=rollback")],
+        br#"{"id": 50, "ref": 99}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 409, "{r:?}");
+    assert_eq!(r.json()["code"], "23503");
+
+    let s = stack_for_config("db-tx-end = \"rollback\"\n", wasm(), "FAIL_RELOAD", 1);
+    let r = http::request_with_body(
+        &s.api,
+        "POST",
+        "/kv",
+        &[JSON, ("Prefer", "tx=commit")],
+        br#"{"k": "tx3", "v": "x"}"#,
+    )
+    .unwrap();
+    assert_eq!(r.status, 201, "{r:?}");
+    assert_eq!(r.header("preference-applied"), None);
+    assert_eq!(rows("select count(*) from api.kv where k = 'tx3'"), "0");
+}
+
+#[test]
+fn bodies_over_the_limit_get_413() {
+    let s = stack_for_config("pgmesh-max-body-bytes = 1000\n", wasm(), "FAIL_RELOAD", 1);
+    let big = format!(r#"{{"k": "big", "v": "{}"}}"#, "x".repeat(2000));
+    let r = http::request_with_body(&s.api, "POST", "/kv", &[JSON], big.as_bytes()).unwrap();
+    assert_eq!(r.status, 413, "{r:?}");
+    assert_eq!(r.json()["code"], "PGMESH413");
+    assert_eq!(rows("select count(*) from api.kv where k = 'big'"), "0");
 }
