@@ -8,7 +8,7 @@ use serde_json::{Map, Value};
 use sql_engine::handoff::{self, Assembly, BodySpec, Handoff, ResponseShape, WriteShape};
 use sql_engine::media::Format;
 use sql_engine::payload::{self, BodyFormat};
-use sql_engine::plan::{Plan, ReadPlan, WritePlan};
+use sql_engine::plan::{CallPlan, Plan, ReadPlan, WritePlan};
 use sql_engine::prefer::{Applicable, Resolution, Return};
 use sql_engine::request::{Mutation, RequestHead};
 use sql_engine::schema::SchemaCache;
@@ -149,6 +149,11 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             // Anything else is refused by the parser, with PostgREST's message.
             Some(format) if format.has_keys() => match req.body {
                 Body::Pending => return Ok(Decision::NeedBody),
+                // A function without arguments may be called with no body at all.
+                Body::Absent if path.starts_with("/rpc/") => Some(payload::Summary::empty(format)),
+                Body::Prefix(p, true) if path.starts_with("/rpc/") && p.trim_ascii().is_empty() => {
+                    Some(payload::Summary::empty(format))
+                }
                 Body::Absent => payload::summarize(format, b"", true)?,
                 Body::Prefix(prefix, complete) => {
                     match payload::summarize(format, prefix, complete)? {
@@ -167,6 +172,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
     let handoff = match &plan {
         Plan::Read(read) => read_handoff(state, read, query),
         Plan::Write(write) => write_handoff(state, write),
+        Plan::Call(call) => call_handoff(state, call),
         Plan::Options { allow } => {
             return Ok(Decision::Respond {
                 status: 200,
@@ -246,6 +252,52 @@ fn read_handoff(state: &FilterState, read: &ReadPlan<'_>, query: &str) -> Handof
                 &sql_engine::request::parse_query_string(query),
             )),
             write: None,
+            void: false,
+            max_affected: None,
+        },
+        ..Handoff::default()
+    }
+}
+
+/// The hand-off of a call, without the request's identity and statements.
+fn call_handoff(state: &FilterState, c: &CallPlan<'_>) -> Handoff {
+    let read = &c.read;
+    let tx_end = state.settings.db_tx_end;
+    let prefs = &read.preferences;
+    let set_like = c.function.returns_set;
+    Handoff {
+        schema: read.schema.clone(),
+        read_only: c.read_only,
+        timezone: prefs.timezone.clone(),
+        rollback: tx_end.rolls_back(prefs.write().tx_rollback),
+        body: c.body_format.map(|format| BodySpec {
+            param: 0,
+            format,
+            keys: None,
+        }),
+        shape: ResponseShape {
+            content_type: read.format.content_type().to_string(),
+            assembly: match read.format {
+                Format::Json { .. } if !set_like && !read.headers_only => Assembly::Object,
+                Format::Json { strip_nulls: false } if read.scalar && !read.headers_only => {
+                    Assembly::Values
+                }
+                format => assembly(format, read.headers_only),
+            },
+            singular: matches!(read.format, Format::Object { .. }),
+            offset: read.offset,
+            count: read.count,
+            max_rows: read.max_rows,
+            preference_applied: prefs.applied(Applicable {
+                tx: tx_end.overridable(),
+                max_affected: true,
+                ..Applicable::default()
+            }),
+            content_profile: read.content_profile.clone(),
+            content_location: None,
+            write: None,
+            void: c.function.returns_void(),
+            max_affected: c.max_affected,
         },
         ..Handoff::default()
     }
@@ -294,8 +346,9 @@ fn write_handoff(state: &FilterState, w: &WritePlan<'_>) -> Handoff {
                     .is_some_and(|(_, r)| *r == Resolution::MergeDuplicates),
                 location: (w.ret == Return::HeadersOnly && !key.is_empty())
                     .then(|| (w.target.table.clone(), key.clone())),
-                max_affected: w.max_affected,
             }),
+            max_affected: w.max_affected,
+            void: false,
         },
         ..Handoff::default()
     }

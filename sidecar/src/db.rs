@@ -13,7 +13,7 @@ use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts}
 use futures_util::StreamExt;
 use pgmesh_config::Config;
 use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
-use sql_engine::handoff::Handoff;
+use sql_engine::handoff::{Assembly, Handoff};
 use sql_engine::response::{Counted, WriteResult};
 use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
@@ -286,6 +286,10 @@ async fn stream_read(
         }
     }
     buf.extend_from_slice(close.as_bytes());
+    // A single value over no rows (a function's result, filtered away) is JSON's null.
+    if h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void {
+        buf.extend_from_slice(b"null");
+    }
     let ended = if h.rollback {
         // Deferred constraints are checked first, so that their errors still surface.
         match tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await {

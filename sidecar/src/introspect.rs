@@ -85,7 +85,8 @@ select n.nspname::text, p.proname::text,
        rn.nspname::text, rc.relname::text,
        p.provolatile::text,
        an.nspname::text, ac.relname::text,
-       p.prorows::float8
+       p.prorows::float8,
+       rt.typtype = 'c' or coalesce(p.proargmodes::text[] && array['o', 'b', 't'], false)
 from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 join pg_catalog.pg_type rt on rt.oid = p.prorettype
@@ -281,6 +282,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             volatility: text(11)?,
             first_arg_relation: pair(opt(12)?, opt(13)?),
             rows: row.try_get::<_, f64>(14).map_err(describe)?.max(0.0) as u64,
+            returns_composite: row.try_get(15).map_err(describe)?,
         });
     }
     let mut cache = SchemaCache::new(String::new(), tables);

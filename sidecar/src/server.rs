@@ -224,6 +224,10 @@ impl App {
         })?;
         let bytes = Vec::from(collected.to_bytes());
         match spec.format {
+            // A call without arguments may come without a body.
+            BodyFormat::Json if bytes.trim_ascii().is_empty() => Ok(String::from("{}")),
+            // bytea's text input: `\x` and the bytes in hex.
+            BodyFormat::Bytes => Ok(format!("\\x{}", hex::encode(&bytes))),
             BodyFormat::Json => {
                 if let Some(keys) = &spec.keys {
                     payload::check_keys(&bytes, keys)?;
@@ -233,7 +237,7 @@ impl App {
             }
             BodyFormat::Csv => payload::csv_to_json(&bytes),
             BodyFormat::Form => Ok(payload::form_to_json(&bytes)),
-            BodyFormat::Text | BodyFormat::Xml | BodyFormat::Bytes => String::from_utf8(bytes)
+            BodyFormat::Text | BodyFormat::Xml => String::from_utf8(bytes)
                 .map_err(|_| ApiError::InvalidBody(String::from("The body is not UTF-8"))),
         }
     }

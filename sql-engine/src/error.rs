@@ -130,6 +130,25 @@ pub enum ApiError {
     /// PGRST124: more rows affected than `Prefer: max-affected` allows (strict handling).
     #[error("Query result exceeds max-affected preference constraint")]
     MaxAffected(u64),
+    /// PGRST101: a method other than GET, HEAD or POST on a function.
+    #[error("Cannot use the {0} method on RPC")]
+    RpcMethod(String),
+    /// PGRST202: no function takes the given arguments.
+    #[error("Could not find the function {schema}.{name}{args} in the schema cache")]
+    FunctionNotFound {
+        schema: String,
+        name: String,
+        /// `(a, b)`, or ` without parameters`.
+        args: String,
+        details: String,
+        hint: Option<String>,
+    },
+    /// PGRST203: several overloads take the given arguments.
+    #[error("Could not choose the best candidate function between: {0}")]
+    AmbiguousFunction(String),
+    /// PGRST128: max-affected on a function that does not return a set.
+    #[error("Function must return SETOF or TABLE when max-affected preference is used with handling=strict")]
+    MaxAffectedNotSet,
     /// A body over the configured limit (413).
     #[error("Payload Too Large")]
     BodyTooLarge(u64),
@@ -327,6 +346,17 @@ impl ApiError {
             ),
             ResponseStatus => (s("PGRST112"), 500, None, None),
             InvalidBody(_) => (s("PGRST102"), 400, None, None),
+            RpcMethod(_) => (s("PGRST101"), 405, None, None),
+            FunctionNotFound { details, hint, .. } => {
+                (s("PGRST202"), 404, Some(details.clone()), hint.clone())
+            }
+            AmbiguousFunction(_) => (
+                s("PGRST203"),
+                300,
+                None,
+                Some(String::from("Try renaming the parameters or the function itself in the database so function overloading can be resolved")),
+            ),
+            MaxAffectedNotSet => (s("PGRST128"), 400, None, None),
             ColumnNotFound { .. } => (s("PGRST204"), 400, None, None),
             PutFilters => (s("PGRST105"), 405, None, None),
             PutLimit => (s("PGRST114"), 400, None, None),

@@ -88,9 +88,6 @@ pub struct WriteShape {
     /// The relation and its primary key columns, for `Location` (`return=headers-only`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub location: Option<(String, Vec<String>)>,
-    /// `Prefer: max-affected=N` with strict handling.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_affected: Option<u64>,
 }
 
 /// How the sidecar joins the rows' texts into the body.
@@ -102,6 +99,8 @@ pub enum Assembly {
     Array,
     /// `[row,row]`: what `json_strip_nulls` makes of `json_agg`'s array.
     CompactArray,
+    /// `[1, 2]`: `json_agg` over scalar values (no newline between them).
+    Values,
     /// The single row itself.
     Object,
     /// The header line, a newline, the rows separated by newlines.
@@ -118,6 +117,7 @@ impl Assembly {
         match self {
             Assembly::Array => (String::from("["), ", \n ", "]"),
             Assembly::CompactArray => (String::from("["), ",", "]"),
+            Assembly::Values => (String::from("["), ", ", "]"),
             Assembly::Object | Assembly::Nothing => (String::new(), "", ""),
             Assembly::Csv => (format!("{csv_header}\n"), "\n", ""),
             Assembly::FeatureCollection => (
@@ -150,6 +150,12 @@ pub struct ResponseShape {
     /// Set for writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub write: Option<WriteShape>,
+    /// A function returning `void`: 204, no body.
+    #[serde(default)]
+    pub void: bool,
+    /// `Prefer: max-affected=N` with strict handling: more rows roll back with 400.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_affected: Option<u64>,
 }
 
 impl Handoff {

@@ -82,6 +82,18 @@ pub struct Summary {
     pub pairs: Vec<(String, String)>,
 }
 
+impl Summary {
+    /// An empty object: no keys.
+    pub fn empty(format: BodyFormat) -> Self {
+        Summary {
+            format,
+            keys: Vec::new(),
+            shape: Shape::Object,
+            pairs: Vec::new(),
+        }
+    }
+}
+
 fn invalid_json() -> ApiError {
     ApiError::InvalidBody(String::from("Empty or invalid json"))
 }

@@ -8,8 +8,8 @@ use crate::payload::BodyFormat;
 use crate::prefer::{Count, Preferences, Resolution, Return};
 use crate::relations::{self, Relationship};
 use crate::request::{
-    ApiRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Mutation, Operation,
-    Operator, OrderTerm, ReadRequest, SelectItem, WriteRequest,
+    ApiRequest, CallRequest, Embed, EmbedParam, Filter, IsValue, JoinType, LogicTree, Mutation,
+    Operation, Operator, OrderTerm, ReadRequest, SelectItem, WriteRequest,
 };
 use crate::schema::{Column, Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
@@ -50,9 +50,51 @@ pub struct ReadPlan<'a> {
     pub embed_nulls: Vec<(String, bool)>,
     /// Computed columns of the relation: scalar functions taking its row.
     pub computed: Vec<&'a Function>,
-    /// The rows come from the write's `RETURNING` (the CTE `pgrst_mutation`), not the relation.
-    pub from_mutation: bool,
+    /// The CTE the rows come from instead of the relation: a write's `RETURNING`
+    /// (`pgrst_mutation`) or a function's result (`pgrst_rows`).
+    pub source: Option<&'static str>,
+    /// Each row is one scalar value (`pgrst_scalar`): a function returning a base type.
+    pub scalar: bool,
 }
+
+/// A function call resolved against the schema cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallPlan<'a> {
+    pub function: &'a Function,
+    /// What is read from the result (over the CTE `pgrst_rows`).
+    pub read: ReadPlan<'a>,
+    pub args: CallArgs<'a>,
+    /// POST: the body's format.
+    pub body_format: Option<BodyFormat>,
+    /// GET and HEAD, and POST to a function that is not volatile, run READ ONLY.
+    pub read_only: bool,
+    /// `Prefer: max-affected=N` with strict handling.
+    pub max_affected: Option<u64>,
+}
+
+/// Where a call's arguments come from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallArgs<'a> {
+    /// Named arguments with their query-string values (several for VARIADIC and arrays).
+    Query(Vec<(&'a crate::schema::Argument, Vec<String>)>),
+    /// Named arguments taken from the JSON body's keys.
+    Body(Vec<&'a crate::schema::Argument>),
+    /// The whole body is the single unnamed argument.
+    Whole(&'a crate::schema::Argument),
+}
+
+/// The relation of a function result that is not a relation's rows: no known columns.
+static NO_RELATION: Table = Table {
+    schema: String::new(),
+    name: String::new(),
+    columns: Vec::new(),
+    primary_key: Vec::new(),
+    unique_keys: Vec::new(),
+    insertable: false,
+    updatable: false,
+    deletable: false,
+    description: None,
+};
 
 /// A write resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,6 +145,7 @@ pub struct EmbedPlan<'a> {
 pub enum Plan<'a> {
     Read(ReadPlan<'a>),
     Write(WritePlan<'a>),
+    Call(CallPlan<'a>),
     /// OPTIONS: answered without the database, with this `Allow` header.
     Options {
         allow: String,
@@ -117,6 +160,27 @@ pub fn plan<'a>(
     match request {
         ApiRequest::Read(read) => plan_read(read, cache, settings).map(Plan::Read),
         ApiRequest::Write(write) => plan_write(write, cache, settings).map(Plan::Write),
+        ApiRequest::Call(call) => plan_call(call, cache, settings).map(Plan::Call),
+        ApiRequest::CallOptions { function, profile } => {
+            let schema = exposed_schema(settings, profile.as_deref())?;
+            let mut found = cache
+                .functions
+                .iter()
+                .filter(|f| f.schema == schema && f.name == function);
+            let first = found
+                .next()
+                .ok_or_else(|| not_found(cache, &schema, &function, &[], false))?;
+            let volatile = std::iter::once(first)
+                .chain(found)
+                .all(|f| f.volatility == "v");
+            Ok(Plan::Options {
+                allow: String::from(if volatile {
+                    "OPTIONS,POST"
+                } else {
+                    "OPTIONS,GET,HEAD,POST"
+                }),
+            })
+        }
         ApiRequest::Options { table, profile } => {
             let (_, t) = relation(cache, settings, profile.as_deref(), &table)?;
             let mut allow = vec!["OPTIONS,GET,HEAD"];
@@ -139,6 +203,15 @@ pub fn plan<'a>(
     }
 }
 
+/// The exposed schema a request addresses (`Accept-Profile`/`Content-Profile`).
+fn exposed_schema(settings: &ApiSettings, profile: Option<&str>) -> Result<String, ApiError> {
+    match profile {
+        None => Ok(settings.default_schema().to_string()),
+        Some(p) if settings.db_schemas.iter().any(|s| s == p) => Ok(p.to_string()),
+        Some(_) => Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
+    }
+}
+
 /// The exposed schema a request addresses and its relation, or PostgREST's error.
 fn relation<'a>(
     cache: &'a SchemaCache,
@@ -146,11 +219,7 @@ fn relation<'a>(
     profile: Option<&str>,
     table: &str,
 ) -> Result<(String, &'a Table), ApiError> {
-    let schema = match profile {
-        None => settings.default_schema().to_string(),
-        Some(p) if settings.db_schemas.iter().any(|s| s == p) => p.to_string(),
-        Some(_) => return Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
-    };
+    let schema = exposed_schema(settings, profile)?;
     let Some(relation) = cache.table(&schema, table) else {
         let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
         // PostgreSQL names are at most 63 bytes: a longer one has no near match worth the work.
@@ -199,7 +268,7 @@ fn plan_write<'a>(
     target.limit = None;
     let mut returned = plan_read(read, cache, settings)?;
     returned.alias = Some(returned.table.clone());
-    returned.from_mutation = true;
+    returned.source = Some("pgrst_mutation");
     returned.limit = None;
     returned.max_rows = None;
     returned.paged = false;
@@ -298,12 +367,224 @@ fn put_key_values(
     Ok(values)
 }
 
+/// PGRST202, with the nearest function of the schema as a hint.
+fn not_found(
+    cache: &SchemaCache,
+    schema: &str,
+    name: &str,
+    given: &[String],
+    json_body: bool,
+) -> ApiError {
+    let mut sorted = given.to_vec();
+    sorted.sort();
+    let listed = sorted.join(", ");
+    let (args, with) = if sorted.is_empty() {
+        (
+            String::from(" without parameters"),
+            String::from("without parameters"),
+        )
+    } else {
+        (format!("({listed})"), format!("with parameters {listed}"))
+    };
+    let json = if json_body {
+        " or with a single unnamed json/jsonb parameter"
+    } else {
+        ""
+    };
+    let in_schema = cache.functions.iter().filter(|f| f.schema == schema);
+    let hint = if name.len() <= 63 && in_schema.clone().count() < fuzzy::MAX_RELATIONS {
+        fuzzy::closest(name, in_schema.clone().map(|f| f.name.as_str())).and_then(|near| {
+            let f = in_schema.clone().find(|f| f.name == near)?;
+            let names: Vec<&str> = f.args.iter().map(|a| a.name.as_str()).collect();
+            Some(format!(
+                "Perhaps you meant to call the function {schema}.{near}({})",
+                names.join(", ")
+            ))
+        })
+    } else {
+        None
+    };
+    ApiError::FunctionNotFound {
+        schema: schema.to_string(),
+        name: name.to_string(),
+        args,
+        details: format!(
+            "Searched for the function {schema}.{name} {with}{json}, but no matches were found in the schema cache."
+        ),
+        hint,
+    }
+}
+
+/// The one overload a call's arguments choose: every given name is a parameter and every
+/// parameter without a default is given; failing that, a single unnamed parameter that takes
+/// the whole body (json/jsonb for JSON; text, bytea or xml for raw bodies).
+fn choose_function<'a>(
+    cache: &'a SchemaCache,
+    schema: &str,
+    name: &str,
+    given: &[String],
+    body: Option<BodyFormat>,
+) -> Result<(&'a Function, bool), ApiError> {
+    let candidates: Vec<&Function> = cache
+        .functions
+        .iter()
+        .filter(|f| f.schema == schema && f.name == name)
+        .collect();
+    let single_unnamed = |f: &&Function, types: &[&str]| {
+        f.args.len() == 1
+            && f.args
+                .iter()
+                .all(|a| a.name.is_empty() && types.contains(&a.data_type.as_str()))
+    };
+    let raw_types: Option<&[&str]> = match body {
+        Some(BodyFormat::Text) => Some(&["text"]),
+        Some(BodyFormat::Bytes) => Some(&["bytea"]),
+        Some(BodyFormat::Xml) => Some(&["xml"]),
+        _ => None,
+    };
+    let (matches, whole): (Vec<&Function>, bool) = match raw_types {
+        Some(types) => (
+            candidates
+                .iter()
+                .copied()
+                .filter(|f| single_unnamed(f, types))
+                .collect(),
+            true,
+        ),
+        None => {
+            let named: Vec<&Function> = candidates
+                .iter()
+                .copied()
+                .filter(|f| {
+                    f.args.iter().all(|a| !a.name.is_empty())
+                        && given.iter().all(|g| f.args.iter().any(|a| &a.name == g))
+                        && f.args
+                            .iter()
+                            .filter(|a| !a.has_default)
+                            .all(|a| given.contains(&a.name))
+                })
+                .collect();
+            if !named.is_empty() || body != Some(BodyFormat::Json) {
+                (named, false)
+            } else {
+                (
+                    candidates
+                        .iter()
+                        .copied()
+                        .filter(|f| single_unnamed(f, &["json", "jsonb"]))
+                        .collect(),
+                    true,
+                )
+            }
+        }
+    };
+    match matches.as_slice() {
+        [one] => Ok((one, whole)),
+        [] => Err(not_found(
+            cache,
+            schema,
+            name,
+            given,
+            body == Some(BodyFormat::Json),
+        )),
+        several => {
+            let mut signatures: Vec<String> = several.iter().map(|f| f.signature()).collect();
+            signatures.sort();
+            Err(ApiError::AmbiguousFunction(signatures.join(", ")))
+        }
+    }
+}
+
+fn plan_call<'a>(
+    call: CallRequest,
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+) -> Result<CallPlan<'a>, ApiError> {
+    let CallRequest {
+        function,
+        read,
+        query_args,
+        body,
+    } = call;
+    let schema = exposed_schema(settings, read.profile.as_deref())?;
+    let (format, summary) = match body {
+        Some((format, summary)) => (Some(format), summary),
+        None => (None, None),
+    };
+    let given: Vec<String> = match (&format, &summary) {
+        (None, _) => {
+            let mut names: Vec<String> = query_args.iter().map(|(k, _)| k.clone()).collect();
+            names.dedup();
+            names
+        }
+        (Some(_), Some(s)) => s.keys.clone(),
+        (Some(_), None) => Vec::new(),
+    };
+    let (f, whole) = choose_function(cache, &schema, &function, &given, format)?;
+    let args = if whole {
+        match f.args.first() {
+            Some(a) => CallArgs::Whole(a),
+            None => CallArgs::Body(Vec::new()),
+        }
+    } else if format.is_some() {
+        CallArgs::Body(f.args.iter().filter(|a| given.contains(&a.name)).collect())
+    } else {
+        CallArgs::Query(
+            f.args
+                .iter()
+                .filter(|a| given.contains(&a.name))
+                .map(|a| {
+                    let values = query_args
+                        .iter()
+                        .filter(|(k, _)| *k == a.name)
+                        .map(|(_, v)| v.clone())
+                        .collect();
+                    (a, values)
+                })
+                .collect(),
+        )
+    };
+    let relation = f
+        .returns_relation
+        .as_ref()
+        .and_then(|(s, t)| cache.table(s, t))
+        .unwrap_or(&NO_RELATION);
+    let strict = read.preferences.handling == Some(crate::prefer::Handling::Strict);
+    let max_affected = read.preferences.write().max_affected.filter(|_| strict);
+    if max_affected.is_some() && !f.returns_set {
+        return Err(ApiError::MaxAffectedNotSet);
+    }
+    let mut plan = plan_read_on(read, schema, relation, cache, settings)?;
+    plan.alias = Some(f.name.clone());
+    plan.source = Some("pgrst_rows");
+    plan.scalar = !f.returns_composite;
+    Ok(CallPlan {
+        function: f,
+        read: plan,
+        args,
+        body_format: format,
+        read_only: format.is_none() || f.volatility != "v",
+        max_affected,
+    })
+}
+
 fn plan_read<'a>(
     read: ReadRequest,
     cache: &'a SchemaCache,
     settings: &ApiSettings,
 ) -> Result<ReadPlan<'a>, ApiError> {
     let (schema, relation) = relation(cache, settings, read.profile.as_deref(), &read.table)?;
+    plan_read_on(read, schema, relation, cache, settings)
+}
+
+/// Plans a read of `relation`'s rows.
+fn plan_read_on<'a>(
+    read: ReadRequest,
+    schema: String,
+    relation: &'a Table,
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+) -> Result<ReadPlan<'a>, ApiError> {
     if read.format == Format::GeoJson && !cache.postgis {
         return Err(ApiError::MediaTypeUnavailable(String::from(
             "application/geo+json",
@@ -352,7 +633,8 @@ fn plan_read<'a>(
         embeds,
         embed_nulls: Vec::new(),
         computed: computed_columns(cache, relation),
-        from_mutation: false,
+        source: None,
+        scalar: false,
     })
     .and_then(finish_node)
 }
@@ -472,7 +754,8 @@ fn plan_embeds<'a>(
             embeds: Vec::new(),
             embed_nulls: Vec::new(),
             computed: computed_columns(cache, target),
-            from_mutation: false,
+            source: None,
+            scalar: false,
         };
         for param in mine {
             match param {

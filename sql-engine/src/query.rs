@@ -2,7 +2,7 @@
 //! page count and the JSON body built by PostgreSQL.
 
 use crate::media::Format;
-use crate::plan::{EmbedPlan, Plan, ReadPlan, WritePlan};
+use crate::plan::{CallArgs, CallPlan, EmbedPlan, Plan, ReadPlan, WritePlan};
 use crate::prefer::{Count, Resolution, Return};
 use crate::relations::Relationship;
 use crate::request::{
@@ -30,6 +30,10 @@ pub fn statements(plan: &Plan<'_>) -> Statements {
                 e.push("EXPLAIN (FORMAT JSON) ").append(count_query(read));
                 e.render()
             }),
+        },
+        Plan::Call(call) => Statements {
+            main: call_statement(call).render(),
+            explain: None,
         },
         Plan::Write(write) => Statements {
             main: write_statement(write).render(),
@@ -177,6 +181,83 @@ fn write_statement(w: &WritePlan<'_>) -> Sql {
         .push(inserted)
         .push(" AS inserted FROM pgrst_mutation");
     q
+}
+
+/// A function call, as PostgREST shapes it: the function's rows in the CTE `pgrst_rows`
+/// (arguments as typed parameters, or read from the JSON body in `pgrst_args`), then read like
+/// a relation. A scalar result is the column `pgrst_scalar`.
+fn call_statement(c: &CallPlan<'_>) -> Sql {
+    let f = c.function;
+    let last = f.args.len().saturating_sub(1);
+    let is_variadic = |a: &crate::schema::Argument| {
+        f.variadic && f.args.get(last).is_some_and(|l| std::ptr::eq(l, a))
+    };
+    let mut ctes = Sql::new();
+    let mut call = Sql::new();
+    call.ident(&f.schema).push(".").ident(&f.name).push("(");
+    let mut from_args = false;
+    match &c.args {
+        CallArgs::Query(args) => {
+            for (i, (a, values)) in args.iter().enumerate() {
+                if i > 0 {
+                    call.push(", ");
+                }
+                if is_variadic(a) {
+                    call.push("VARIADIC ");
+                }
+                let value = if is_variadic(a) {
+                    array_literal(values)
+                } else {
+                    values.first().cloned().unwrap_or_default()
+                };
+                // The type comes from the catalog (format_type), never from the client.
+                call.ident(&a.name)
+                    .push(" := ")
+                    .param(value)
+                    .push("::")
+                    .push(&a.data_type);
+            }
+        }
+        CallArgs::Body(args) if args.is_empty() => {}
+        CallArgs::Body(args) => {
+            from_args = true;
+            ctes.push("pgrst_args AS (SELECT * FROM pg_catalog.json_to_record(")
+                .body()
+                .push("::json) AS pgrst_a(");
+            for (i, a) in args.iter().enumerate() {
+                if i > 0 {
+                    ctes.push(", ");
+                    call.push(", ");
+                }
+                ctes.ident(&a.name).push(" ").push(&a.data_type);
+                if is_variadic(a) {
+                    call.push("VARIADIC ");
+                }
+                call.ident(&a.name).push(" := pgrst_args.").ident(&a.name);
+            }
+            ctes.push(")), ");
+        }
+        CallArgs::Whole(a) => {
+            call.body().push("::").push(&a.data_type);
+        }
+    }
+    call.push(")");
+    if f.returns_void() {
+        ctes.push("pgrst_rows AS (SELECT NULL::text AS pgrst_scalar FROM ");
+    } else {
+        ctes.push("pgrst_rows AS (SELECT pgrst_call.* FROM ");
+    }
+    if from_args {
+        ctes.push("pgrst_args, LATERAL ");
+    }
+    ctes.append(call).push(" AS pgrst_call");
+    if c.read.scalar && !f.returns_void() {
+        ctes.push("(pgrst_scalar)");
+    }
+    ctes.push("), pgrst_source AS (")
+        .append(source_query(&c.read))
+        .push(")");
+    outer_statement(&c.read, ctes, NO_INSERTED)
 }
 
 /// The body's rows: each array element (`pgrst_elem.v`) as a record of the written columns
@@ -344,6 +425,9 @@ fn row_body(plan: &ReadPlan<'_>) -> &'static str {
     if plan.headers_only {
         return "NULL::text";
     }
+    if plan.scalar && !matches!(plan.format, Format::Csv) {
+        return "coalesce(to_json(_postgrest_t.pgrst_scalar), 'null'::json)::text";
+    }
     match plan.format {
         Format::Json { strip_nulls: false } | Format::Object { strip_nulls: false } => {
             "row_to_json(_postgrest_t)::text"
@@ -361,7 +445,7 @@ fn row_body(plan: &ReadPlan<'_>) -> &'static str {
 /// counted rows too.
 fn count_query(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
-    q.push("SELECT 1 FROM ").append(qualified(plan));
+    q.push("SELECT 1 FROM ").append(from_item(plan));
     let tested = |e: &&EmbedPlan<'_>| e.inner || plan.embed_nulls.iter().any(|(n, _)| *n == e.name);
     for e in plan.embeds.iter().filter(tested) {
         q.append(lateral_join(plan, e));
@@ -522,8 +606,8 @@ struct Link<'p> {
 /// its `RETURNING`.
 fn from_item(plan: &ReadPlan<'_>) -> Sql {
     let mut s = Sql::new();
-    if plan.from_mutation {
-        s.push("pgrst_mutation");
+    if let Some(cte) = plan.source {
+        s.push(cte);
     } else {
         s.ident(&plan.schema).push(".").ident(&plan.table);
     }

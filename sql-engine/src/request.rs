@@ -23,6 +23,25 @@ pub enum ApiRequest {
         table: String,
         profile: Option<String>,
     },
+    /// GET, HEAD or POST on `/rpc/<function>`.
+    Call(CallRequest),
+    /// OPTIONS on `/rpc/<function>`.
+    CallOptions {
+        function: String,
+        profile: Option<String>,
+    },
+}
+
+/// A function call. `read` describes what is read from its result (select, filters, order,
+/// page, format); the arguments come from the query string (GET, HEAD) or the body (POST).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallRequest {
+    pub function: String,
+    pub read: ReadRequest,
+    /// Query-string arguments, in order (a repeated name repeats).
+    pub query_args: Vec<(String, String)>,
+    /// POST: the body's format, and what the filter read from it (the argument names).
+    pub body: Option<(BodyFormat, Option<Summary>)>,
 }
 
 /// What a write does to its relation.
@@ -474,7 +493,13 @@ pub fn parse_request_with_body(
     payload: Option<&Summary>,
 ) -> Result<ApiRequest, ApiError> {
     let method = head.method;
-    let table = parse_path(head.path)?;
+    let (table, rpc) = match parse_path(head.path)? {
+        Target::Relation(t) => (t, false),
+        Target::Function(f) => (f, true),
+    };
+    if rpc {
+        return parse_call(head, table, payload);
+    }
     let write = match method {
         "GET" | "HEAD" => None,
         "POST" => Some(Mutation::Insert),
@@ -576,11 +601,14 @@ fn name_list(value: &str) -> Vec<String> {
         .collect()
 }
 
-/// Whether a write needs its body's keys read by the filter before it can be planned: POST,
-/// PATCH and PUT on a table, without `?columns=`.
+/// Whether a request needs its body's keys read by the filter before it can be planned: POST,
+/// PATCH and PUT on a table without `?columns=`, and POST to a function (the keys name the
+/// arguments, which choose among overloads).
 pub fn needs_body_keys(method: &str, path: &str, query: &str) -> bool {
+    if path.starts_with("/rpc/") {
+        return method == "POST";
+    }
     matches!(method, "POST" | "PATCH" | "PUT")
-        && !path.starts_with("/rpc/")
         && !parse_query_string(query)
             .iter()
             .any(|(k, _)| k == "columns")
@@ -668,20 +696,128 @@ fn is_embedded_key(key: &str) -> bool {
     !head.starts_with('"') && head.contains('.')
 }
 
-/// `/<table>` → table name, percent-decoded.
-fn parse_path(path: &str) -> Result<String, ApiError> {
+enum Target {
+    Relation(String),
+    Function(String),
+}
+
+/// `/<table>` or `/rpc/<function>`, percent-decoded.
+fn parse_path(path: &str) -> Result<Target, ApiError> {
     let trimmed = path.strip_prefix('/').unwrap_or(path);
     let segments: Vec<&str> = trimmed.split('/').collect();
     match segments.as_slice() {
         [""] => Err(ApiError::NotImplemented(
             "the OpenAPI root (GET /) is not supported by pgmesh yet".into(),
         )),
-        ["rpc", _] => Err(ApiError::NotImplemented(
-            "functions (/rpc/…) are not supported by pgmesh yet".into(),
-        )),
-        [table] => Ok(percent_decode(table, false)),
+        ["rpc", f] if !f.is_empty() => Ok(Target::Function(percent_decode(f, false))),
+        [table] => Ok(Target::Relation(percent_decode(table, false))),
         _ => Err(ApiError::InvalidPath),
     }
+}
+
+/// Whether a query parameter filters a call's result rather than naming an argument:
+/// PostgREST's rule is a dotted key, or a value that starts with an operator.
+fn is_filter_param(key: &str, value: &str) -> bool {
+    let mut parts = value.split('.');
+    let first = parts.next().unwrap_or("");
+    let fts = |name: &str| FtsOperator::ALL.iter().any(|(_, n)| *n == name);
+    key.contains('.')
+        || (first == "not" && parts.next().is_some())
+        || first == "is"
+        || first == "in"
+        || Operator::ALL.iter().any(|(_, n)| *n == first)
+        || fts(first)
+        || value.split_once('(').is_some_and(|(op, _)| fts(op))
+}
+
+/// A call to `/rpc/<function>`.
+fn parse_call(
+    head: &RequestHead<'_>,
+    function: String,
+    payload: Option<&Summary>,
+) -> Result<ApiRequest, ApiError> {
+    let post = match head.method {
+        "GET" | "HEAD" => false,
+        "POST" => true,
+        "OPTIONS" => {
+            return Ok(ApiRequest::CallOptions {
+                function,
+                profile: profile(head, "accept-profile"),
+            })
+        }
+        other => return Err(ApiError::RpcMethod(other.to_string())),
+    };
+    let mut read = ReadRequest {
+        table: function.clone(),
+        select: vec![SelectItem::Star],
+        filters: Vec::new(),
+        logic: Vec::new(),
+        order: Vec::new(),
+        limit: None,
+        offset: 0,
+        headers_only: head.method == "HEAD",
+        format: Format::Json { strip_nulls: false },
+        preferences: Preferences::default(),
+        profile: profile(
+            head,
+            if post {
+                "content-profile"
+            } else {
+                "accept-profile"
+            },
+        ),
+        embed_params: Vec::new(),
+    };
+    let (mut limit, mut offset) = (None, None);
+    let mut query_args = Vec::new();
+    for (key, value) in parse_query_string(head.query) {
+        match key.as_str() {
+            "select" => read.select = grammar::select(&value)?,
+            "order" => read.order = grammar::order(&value)?,
+            "limit" => limit = grammar::integer(&value),
+            "offset" => offset = grammar::integer(&value),
+            "and" | "or" | "not.and" | "not.or" => {
+                read.logic.push(grammar::logic_tree(&key, &value)?)
+            }
+            "columns" | "on_conflict" => {}
+            _ if !is_filter_param(&key, &value) => {
+                // Arguments come from the body on POST; the query string's are ignored then.
+                if !post {
+                    query_args.push((key, value));
+                }
+            }
+            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
+            _ => read.filters.push(grammar::filter(&key, &value)?),
+        }
+    }
+    let header_range = match head.method {
+        "GET" => head.header_values("range").next().and_then(range_header),
+        _ => None,
+    };
+    (read.offset, read.limit) = page(limit, offset, header_range)?;
+    read.format = media::negotiate(head.header_values("accept"))?;
+    read.preferences = Preferences::parse(head.header_values("prefer"));
+    read.preferences.check_strict()?;
+    let body = if post {
+        let content_type = head.header_values("content-type").next();
+        let format = BodyFormat::from_content_type(content_type)
+            .filter(|f| *f != BodyFormat::Csv)
+            .ok_or_else(|| {
+                ApiError::InvalidBody(format!(
+                    "Content-Type not acceptable: {}",
+                    content_type.unwrap_or("")
+                ))
+            })?;
+        Some((format, payload.cloned()))
+    } else {
+        None
+    };
+    Ok(ApiRequest::Call(CallRequest {
+        function,
+        read,
+        query_args,
+        body,
+    }))
 }
 
 /// Splits and decodes a query string as PostgREST does (`+` is a space, `%XX` is a byte).

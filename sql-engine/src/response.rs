@@ -45,6 +45,9 @@ pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers)
     if shape.singular && c.page_total != 1 {
         return Err(ApiError::NotSingular(c.page_total));
     }
+    if shape.max_affected.is_some_and(|max| c.page_total > max) {
+        return Err(ApiError::MaxAffected(c.page_total));
+    }
     let total = total(shape, c);
     let lower = shape.offset;
     let range = match (c.page_total, total) {
@@ -62,10 +65,14 @@ pub fn read_response(shape: &ResponseShape, c: Counted) -> Result<(u16, Headers)
         Some(t) if i64::try_from(c.page_total).unwrap_or(i64::MAX) < t => 206,
         _ => 200,
     };
-    let mut headers = vec![
-        ("content-type", shape.content_type.clone()),
-        ("content-range", format!("{range}/{total_text}")),
-    ];
+    let mut headers = vec![("content-range", format!("{range}/{total_text}"))];
+    if shape.void {
+        if let Some(applied) = &shape.preference_applied {
+            headers.push(("preference-applied", applied.clone()));
+        }
+        return Ok((204, headers));
+    }
+    headers.insert(0, ("content-type", shape.content_type.clone()));
     if let Some(applied) = &shape.preference_applied {
         headers.push(("preference-applied", applied.clone()));
     }
@@ -111,7 +118,7 @@ pub fn write_response(
     if shape.singular && n != 1 {
         return Err(ApiError::NotSingular(n));
     }
-    if write.max_affected.is_some_and(|max| n > max) {
+    if shape.max_affected.is_some_and(|max| n > max) {
         return Err(ApiError::MaxAffected(n));
     }
     if write.mutation == Mutation::Put && n != 1 {

@@ -81,6 +81,26 @@ pub struct Function {
     pub first_arg_relation: Option<(String, String)>,
     /// `ROWS n` from the definition (1 makes a set-returning computed relationship to-one).
     pub rows: u64,
+    /// Rows with columns (a composite type, or OUT/TABLE parameters), rather than a scalar.
+    #[serde(default)]
+    pub returns_composite: bool,
+}
+
+impl Function {
+    /// `void`: called for its effect; the response is 204.
+    pub fn returns_void(&self) -> bool {
+        self.return_type == "void"
+    }
+
+    /// `api.fn(a => integer, b => text)`, as PostgREST lists candidates.
+    pub fn signature(&self) -> String {
+        let args: Vec<String> = self
+            .args
+            .iter()
+            .map(|a| format!("{} => {}", a.name, a.data_type))
+            .collect();
+        format!("{}.{}({})", self.schema, self.name, args.join(", "))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]

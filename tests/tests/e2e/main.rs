@@ -15,6 +15,7 @@ mod pages;
 mod read;
 mod relations;
 mod reload;
+mod rpc;
 mod streaming;
 mod trust;
 mod writes;

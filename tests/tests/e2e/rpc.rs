@@ -1,0 +1,172 @@
+//! Functions as endpoints: arguments from the query string or the body, overloads, result
+//! shapes, and reads over table-valued results.
+
+use pgmesh_e2e::{get, http, psql, stack};
+
+use crate::writes::send;
+
+const JSON: (&str, &str) = ("Content-Type", "application/json");
+
+#[test]
+fn scalar_results_from_post_and_get() {
+    let r = send("POST", "/rpc/add_them", &[JSON], r#"{"a": 1, "b": 2}"#);
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, "3");
+    assert_eq!(
+        r.header("content-type"),
+        Some("application/json; charset=utf-8")
+    );
+    let r = get("/rpc/add_them?a=40&b=2");
+    assert_eq!((r.status, r.body.as_str()), (200, "42"), "{r:?}");
+    let r = http::request(&stack().api, "HEAD", "/rpc/add_them?a=1&b=2", &[]).unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, ""), "{r:?}");
+    let r = send(
+        "POST",
+        "/rpc/add_them",
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        "a=5&b=6",
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "11"), "{r:?}");
+    // Defaults: an omitted argument takes its default.
+    assert_eq!(get("/rpc/greet").body, r#""Hello guest!""#);
+    assert_eq!(get("/rpc/greet?name=Ann").body, r#""Hello Ann!""#);
+    let r = send("POST", "/rpc/greet", &[], "");
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#""Hello guest!""#),
+        "{r:?}"
+    );
+}
+
+#[test]
+fn table_valued_results_take_select_filters_order_page_count_and_embeds() {
+    psql("insert into api.tasks(id, title, project_id) values (2001, 'r1', 2), (2002, 'r2', 2), (2003, 'r3', 2) on conflict do nothing");
+    let r = http::request(
+        &stack().api,
+        "GET",
+        "/rpc/tasks_of?pid=2&select=id,title,projects(name)&id=gte.2001&order=id.desc&limit=2",
+        &[("Prefer", "count=exact")],
+    )
+    .unwrap();
+    assert_eq!(r.status, 206, "{r:?}");
+    assert_eq!(r.header("content-range"), Some("0-1/3"));
+    assert_eq!(
+        r.body,
+        "[{\"id\":2003,\"title\":\"r3\",\"projects\":{\"name\": \"Gemini\"}}, \n {\"id\":2002,\"title\":\"r2\",\"projects\":{\"name\": \"Gemini\"}}]"
+    );
+    let r = get("/rpc/project_stats?project_id=eq.2");
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json()[0]["project_id"], 2);
+    let r = get("/rpc/numbers_upto?n=3");
+    assert_eq!((r.status, r.body.as_str()), (200, "[1, 2, 3]"), "{r:?}");
+}
+
+#[test]
+fn composite_void_and_volatility() {
+    let r = send(
+        "POST",
+        "/rpc/new_project",
+        &[JSON],
+        r#"{"id": 30, "name": "Mercury"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body, r#"{"id":30,"name":"Mercury"}"#);
+    assert_eq!(
+        psql("select name from api.projects where id = 30").trim(),
+        "Mercury"
+    );
+    let r = send("POST", "/rpc/touch", &[], "");
+    assert_eq!((r.status, r.body.as_str()), (204, ""), "{r:?}");
+    // GET runs READ ONLY: a function that writes fails with 25006, as in PostgREST.
+    let r = get("/rpc/write_via_get");
+    assert_eq!(r.status, 405, "{r:?}");
+    assert_eq!(r.json()["code"], "25006");
+    assert_eq!(
+        psql("select count(*) from api.kv where k = 'via-get'").trim(),
+        "0"
+    );
+    let allow = |path: &str| {
+        let r = http::request(&stack().api, "OPTIONS", path, &[]).unwrap();
+        r.header("allow").unwrap_or_default().to_string()
+    };
+    assert_eq!(allow("/rpc/add_them"), "OPTIONS,GET,HEAD,POST");
+    assert_eq!(allow("/rpc/new_project"), "OPTIONS,POST");
+    let r = send("PATCH", "/rpc/add_them", &[JSON], "{}");
+    assert_eq!(r.status, 405, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST101");
+}
+
+#[test]
+fn overloads_are_chosen_by_argument_names() {
+    let r = send("POST", "/rpc/overloaded", &[JSON], r#"{"a": 1, "b": 2}"#);
+    assert_eq!((r.status, r.body.as_str()), (200, r#""two""#), "{r:?}");
+    let r = send("POST", "/rpc/overloaded", &[JSON], r#"{"a": 1}"#);
+    assert_eq!(r.status, 300, "{r:?}");
+    assert_eq!(
+        r.body,
+        r#"{"code":"PGRST203","details":null,"hint":"Try renaming the parameters or the function itself in the database so function overloading can be resolved","message":"Could not choose the best candidate function between: api.overloaded(a => integer), api.overloaded(a => text)"}"#
+    );
+    let r = get("/rpc/add_them?a=1&c=2");
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(
+        r.body,
+        r#"{"code":"PGRST202","details":"Searched for the function api.add_them with parameters a, c, but no matches were found in the schema cache.","hint":"Perhaps you meant to call the function api.add_them(a, b)","message":"Could not find the function api.add_them(a, c) in the schema cache"}"#
+    );
+    let r = send("POST", "/rpc/add_thm", &[JSON], r#"{"a": 1, "b": 2}"#);
+    assert_eq!(r.status, 404, "{r:?}");
+    assert_eq!(
+        r.json()["hint"],
+        "Perhaps you meant to call the function api.add_them(a, b)"
+    );
+}
+
+#[test]
+fn whole_bodies_arrays_and_variadic_arguments() {
+    let r = send("POST", "/rpc/echo_json", &[JSON], r#"{"x": 4, "y": [2]}"#);
+    assert_eq!(
+        (r.status, r.body.as_str()),
+        (200, r#"{"x": 4, "y": [2]}"#),
+        "{r:?}"
+    );
+    let r = send(
+        "POST",
+        "/rpc/echo_text",
+        &[("Content-Type", "text/plain")],
+        "héllo\nworld",
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.json(), serde_json::json!("héllo\nworld"));
+    let r = http::request_with_body(
+        &stack().api,
+        "POST",
+        "/rpc/byte_len",
+        &[("Content-Type", "application/octet-stream")],
+        &[0u8, 1, 2, 255, 10],
+    )
+    .unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "5"), "{r:?}");
+    let r = send(
+        "POST",
+        "/rpc/xml_root",
+        &[("Content-Type", "text/xml")],
+        "<doc><a/></doc>",
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, r#""doc""#), "{r:?}");
+    assert_eq!(get("/rpc/sum_all?nums=1&nums=2&nums=3").body, "6");
+    let r = send("POST", "/rpc/sum_all", &[JSON], r#"{"nums": [4, 5]}"#);
+    assert_eq!((r.status, r.body.as_str()), (200, "9"), "{r:?}");
+    assert_eq!(get("/rpc/first_of?arr=%7Ba,b%7D").body, r#""a""#);
+    let r = send("POST", "/rpc/first_of", &[JSON], r#"{"arr": ["x", "y"]}"#);
+    assert_eq!((r.status, r.body.as_str()), (200, r#""x""#), "{r:?}");
+}
+
+#[test]
+fn functions_steer_status_and_headers() {
+    let r = send("POST", "/rpc/set_status", &[JSON], r#"{"code": 202}"#);
+    assert_eq!(r.status, 202, "{r:?}");
+    assert_eq!(r.header("x-fn"), Some("set"));
+    assert_eq!(r.body, r#""ok""#);
+    let r = send("POST", "/rpc/set_status", &[JSON], r#"{"code": 9999}"#);
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST112");
+}
