@@ -7,7 +7,7 @@ use xtask::stack::{Stack, StackOptions, DEMO_JWT_SECRET};
 use xtask::{install, proc, root, run, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask up [--config FILE] | cargo xtask test | cargo xtask bench [stream|schema]";
+    "usage: cargo xtask up [--config FILE] | cargo xtask test | cargo xtask bench [stream|schema|body]";
 
 fn up(args: &[String]) -> Result<()> {
     // Block the stop signals before any thread exists, so that all threads inherit the mask
@@ -156,7 +156,10 @@ fn main() -> ExitCode {
         Some("bench") => match args.get(1).map(String::as_str) {
             Some("stream") => xtask::bench::stream(),
             Some("schema") => xtask::bench::schema_scale(),
-            None => xtask::bench::stream().and_then(|()| xtask::bench::schema_scale()),
+            Some("body") => xtask::bench::body(),
+            None => xtask::bench::stream()
+                .and_then(|()| xtask::bench::schema_scale())
+                .and_then(|()| xtask::bench::body()),
             _ => Err(USAGE.into()),
         },
         _ => Err(USAGE.into()),

@@ -5,6 +5,7 @@
 
 mod aggregates;
 mod auth;
+mod concurrency;
 mod conformance;
 mod context;
 mod errors;

@@ -562,3 +562,39 @@ fn bodies_over_the_limit_get_413() {
     assert_eq!(r.json()["code"], "PGMESH413");
     assert_eq!(rows("select count(*) from api.kv where k = 'big'"), "0");
 }
+
+/// Resident memory of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_default()
+        .lines()
+        .find(|l| l.starts_with("VmRSS:"))
+        .and_then(|l| l.split_whitespace().nth(1))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+fn a_50_mb_body_inserts_and_the_filter_does_not_hold_it() {
+    let count = 500_000u64;
+    let body = xtask::bench::bulk_body(count);
+    assert!(body.len() > 50_000_000);
+    let s = stack_for_config("", wasm(), "FAIL_RELOAD", 1);
+    let envoy = s.pids()[1];
+    let expected = format!("{count} {}", (1..=count).map(|i| i % 1000).sum::<u64>());
+    for path in ["/bulk", "/bulk?columns=id,name,value,note"] {
+        psql("delete from api.bulk");
+        let before = rss_kib(envoy);
+        let r = http::request_with_body(&s.api, "POST", path, &[JSON], &body).unwrap();
+        let growth_mib = rss_kib(envoy).saturating_sub(before) / 1024;
+        assert_eq!(r.status, 201, "{path}: {r:?}");
+        assert_eq!(
+            rows("select count(*) || ' ' || sum(value) from api.bulk"),
+            expected,
+            "{path}"
+        );
+        // Had the filter (inside Envoy) buffered the body, Envoy would have grown by 50 MiB.
+        assert!(growth_mib < 16, "{path}: Envoy grew by {growth_mib} MiB");
+    }
+    psql("delete from api.bulk");
+}
