@@ -170,3 +170,50 @@ fn functions_steer_status_and_headers() {
     assert_eq!(r.status, 500, "{r:?}");
     assert_eq!(r.json()["code"], "PGRST112");
 }
+
+#[test]
+fn the_request_gucs_of_a_call_and_app_settings() {
+    let s = pgmesh_e2e::stack_for_config(
+        "db-extra-search-path = \"public, extensions\"\napp.settings.greeting = \"hi there\"\n",
+        pgmesh_e2e::wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let r = http::request_with_body(&s.api, "POST", "/rpc/context", &[JSON], b"{}").unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.json(),
+        serde_json::json!({
+            "method": "POST",
+            "path": "/rpc/context",
+            "search_path": "\"api\", \"public\", \"extensions\"",
+            "greeting": "hi there",
+            "read_only": "off",
+            "role": "web_anon",
+        })
+    );
+    // GET runs the same function READ ONLY.
+    let r = http::get(&s.api, "/rpc/context").unwrap();
+    assert_eq!(r.json()["read_only"], "on", "{r:?}");
+    assert_eq!(r.json()["method"], "GET");
+}
+
+#[test]
+fn max_affected_on_calls_and_malformed_raise() {
+    let strict = ("Prefer", "handling=strict, max-affected=2");
+    let r = http::request(&stack().api, "GET", "/rpc/numbers_upto?n=3", &[strict]).unwrap();
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST124");
+    let r = http::request(&stack().api, "GET", "/rpc/numbers_upto?n=2", &[strict]).unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "[1, 2]"), "{r:?}");
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("handling=strict, max-affected=2")
+    );
+    let r = http::request(&stack().api, "GET", "/rpc/add_them?a=1&b=1", &[strict]).unwrap();
+    assert_eq!(r.status, 400, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST128");
+    let r = send("POST", "/rpc/bad_raise", &[], "");
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.json()["code"], "PGRST121");
+}
