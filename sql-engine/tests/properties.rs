@@ -141,3 +141,24 @@ fn many_embeds_are_refused_not_planned() {
         Some((400, "PGRST100".to_string()))
     );
 }
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(512))]
+
+    #[test]
+    fn bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..200), complete in any::<bool>()) {
+        use sql_engine::payload::{self, BodyFormat};
+        for format in [BodyFormat::Json, BodyFormat::Csv, BodyFormat::Form] {
+            let _ = payload::summarize(format, &body, complete);
+        }
+        let _ = payload::check_keys(&body, &["a".to_string()]);
+        let _ = payload::csv_to_json(&body);
+        let _ = payload::form_to_json(&body);
+    }
+
+    #[test]
+    fn json_like_bodies_never_panic(body in "[\\[\\]{}\",:a-z0-9 \\\\]{0,60}") {
+        let _ = sql_engine::payload::summarize(sql_engine::payload::BodyFormat::Json, body.as_bytes(), true);
+        let _ = sql_engine::payload::check_keys(body.as_bytes(), &[]);
+    }
+}
