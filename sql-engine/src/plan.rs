@@ -84,17 +84,7 @@ pub enum CallArgs<'a> {
 }
 
 /// The relation of a function result that is not a relation's rows: no known columns.
-static NO_RELATION: Table = Table {
-    schema: String::new(),
-    name: String::new(),
-    columns: Vec::new(),
-    primary_key: Vec::new(),
-    unique_keys: Vec::new(),
-    insertable: false,
-    updatable: false,
-    deletable: false,
-    description: None,
-};
+static NO_RELATION: Table = crate::schema::NO_RELATION;
 
 /// A write resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -514,53 +514,13 @@ pub fn parse_request_with_body(
         }
         other => return Err(ApiError::UnsupportedMethod(other.to_string())),
     };
-    let mut read = ReadRequest {
-        table,
-        select: vec![SelectItem::Star],
-        filters: Vec::new(),
-        logic: Vec::new(),
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-        headers_only: method == "HEAD",
-        format: Format::Json { strip_nulls: false },
-        preferences: Preferences::default(),
-        profile: profile(
-            head,
-            if write.is_some() {
-                "content-profile"
-            } else {
-                "accept-profile"
-            },
-        ),
-        embed_params: Vec::new(),
+    let profile_header = if write.is_some() {
+        "content-profile"
+    } else {
+        "accept-profile"
     };
-    let (mut limit, mut offset) = (None, None);
-    let (mut columns, mut on_conflict) = (None, None);
-    for (key, value) in parse_query_string(head.query) {
-        match key.as_str() {
-            "select" => read.select = grammar::select(&value)?,
-            "order" => read.order = grammar::order(&value)?,
-            "limit" => limit = grammar::integer(&value),
-            "offset" => offset = grammar::integer(&value),
-            "and" | "or" | "not.and" | "not.or" => {
-                read.logic.push(grammar::logic_tree(&key, &value)?)
-            }
-            "columns" => columns = Some(name_list(&value)),
-            "on_conflict" => on_conflict = Some(name_list(&value)),
-            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
-            _ => read.filters.push(grammar::filter(&key, &value)?),
-        }
-    }
-    read.format = media::negotiate(head.header_values("accept"))?;
-    read.preferences = Preferences::parse(head.header_values("prefer"));
-    read.preferences.check_strict()?;
+    let (read, q) = read_request(head, table, profile_header, false)?;
     let Some(mutation) = write else {
-        let header_range = match method {
-            "GET" => head.header_values("range").next().and_then(range_header),
-            _ => None,
-        };
-        (read.offset, read.limit) = page(limit, offset, header_range)?;
         return Ok(ApiRequest::Read(read));
     };
     let content_type = head.header_values("content-type").next();
@@ -577,13 +537,77 @@ pub fn parse_request_with_body(
     };
     Ok(ApiRequest::Write(WriteRequest {
         mutation,
-        paged: limit.is_some() || offset.is_some(),
+        paged: q.paged,
         read,
-        columns,
-        on_conflict,
+        columns: q.columns,
+        on_conflict: q.on_conflict,
         payload: payload.cloned(),
         body_format,
     }))
+}
+
+/// What the query string holds besides the read itself.
+#[derive(Default)]
+struct QueryExtras {
+    /// `limit` or `offset` was given.
+    paged: bool,
+    columns: Option<Vec<String>>,
+    on_conflict: Option<Vec<String>>,
+    /// A call's query-string arguments (parameters that are not filters).
+    args: Vec<(String, String)>,
+}
+
+/// The read a request describes: the query string (select, filters, logic trees, order, page,
+/// embed parameters) and the `Accept`, `Prefer`, `Range` and profile headers. For a call,
+/// parameters that are not filters are its arguments.
+fn read_request(
+    head: &RequestHead<'_>,
+    table: String,
+    profile_header: &'static str,
+    call: bool,
+) -> Result<(ReadRequest, QueryExtras), ApiError> {
+    let mut read = ReadRequest {
+        table,
+        select: vec![SelectItem::Star],
+        filters: Vec::new(),
+        logic: Vec::new(),
+        order: Vec::new(),
+        limit: None,
+        offset: 0,
+        headers_only: head.method == "HEAD",
+        format: Format::Json { strip_nulls: false },
+        preferences: Preferences::default(),
+        profile: profile(head, profile_header),
+        embed_params: Vec::new(),
+    };
+    let mut extras = QueryExtras::default();
+    let (mut limit, mut offset) = (None, None);
+    for (key, value) in parse_query_string(head.query) {
+        match key.as_str() {
+            "select" => read.select = grammar::select(&value)?,
+            "order" => read.order = grammar::order(&value)?,
+            "limit" => limit = grammar::integer(&value),
+            "offset" => offset = grammar::integer(&value),
+            "and" | "or" | "not.and" | "not.or" => {
+                read.logic.push(grammar::logic_tree(&key, &value)?)
+            }
+            "columns" => extras.columns = Some(name_list(&value)),
+            "on_conflict" => extras.on_conflict = Some(name_list(&value)),
+            _ if call && !is_filter_param(&key, &value) => extras.args.push((key, value)),
+            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
+            _ => read.filters.push(grammar::filter(&key, &value)?),
+        }
+    }
+    extras.paged = limit.is_some() || offset.is_some();
+    let header_range = match head.method {
+        "GET" => head.header_values("range").next().and_then(range_header),
+        _ => None,
+    };
+    (read.offset, read.limit) = page(limit, offset, header_range)?;
+    read.format = media::negotiate(head.header_values("accept"))?;
+    read.preferences = Preferences::parse(head.header_values("prefer"));
+    read.preferences.check_strict()?;
+    Ok((read, extras))
 }
 
 fn profile(head: &RequestHead<'_>, header: &'static str) -> Option<String> {
@@ -747,57 +771,14 @@ fn parse_call(
         }
         other => return Err(ApiError::RpcMethod(other.to_string())),
     };
-    let mut read = ReadRequest {
-        table: function.clone(),
-        select: vec![SelectItem::Star],
-        filters: Vec::new(),
-        logic: Vec::new(),
-        order: Vec::new(),
-        limit: None,
-        offset: 0,
-        headers_only: head.method == "HEAD",
-        format: Format::Json { strip_nulls: false },
-        preferences: Preferences::default(),
-        profile: profile(
-            head,
-            if post {
-                "content-profile"
-            } else {
-                "accept-profile"
-            },
-        ),
-        embed_params: Vec::new(),
+    let profile_header = if post {
+        "content-profile"
+    } else {
+        "accept-profile"
     };
-    let (mut limit, mut offset) = (None, None);
-    let mut query_args = Vec::new();
-    for (key, value) in parse_query_string(head.query) {
-        match key.as_str() {
-            "select" => read.select = grammar::select(&value)?,
-            "order" => read.order = grammar::order(&value)?,
-            "limit" => limit = grammar::integer(&value),
-            "offset" => offset = grammar::integer(&value),
-            "and" | "or" | "not.and" | "not.or" => {
-                read.logic.push(grammar::logic_tree(&key, &value)?)
-            }
-            "columns" | "on_conflict" => {}
-            _ if !is_filter_param(&key, &value) => {
-                // Arguments come from the body on POST; the query string's are ignored then.
-                if !post {
-                    query_args.push((key, value));
-                }
-            }
-            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
-            _ => read.filters.push(grammar::filter(&key, &value)?),
-        }
-    }
-    let header_range = match head.method {
-        "GET" => head.header_values("range").next().and_then(range_header),
-        _ => None,
-    };
-    (read.offset, read.limit) = page(limit, offset, header_range)?;
-    read.format = media::negotiate(head.header_values("accept"))?;
-    read.preferences = Preferences::parse(head.header_values("prefer"));
-    read.preferences.check_strict()?;
+    let (read, q) = read_request(head, function.clone(), profile_header, true)?;
+    // Arguments come from the body on POST; the query string's are ignored then.
+    let query_args = if post { Vec::new() } else { q.args };
     let body = if post {
         let content_type = head.header_values("content-type").next();
         let format = BodyFormat::from_content_type(content_type)

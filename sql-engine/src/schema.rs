@@ -148,6 +148,20 @@ pub struct Column {
     pub description: Option<String>,
 }
 
+/// A relation with no name, no columns and no keys: what a function's result that is not a
+/// relation's rows is read as.
+pub const NO_RELATION: Table = Table {
+    schema: String::new(),
+    name: String::new(),
+    columns: Vec::new(),
+    primary_key: Vec::new(),
+    unique_keys: Vec::new(),
+    insertable: false,
+    updatable: false,
+    deletable: false,
+    description: None,
+};
+
 impl Table {
     /// A relation with columns and nothing else (tests, fixtures).
     pub fn new(schema: &str, name: &str, columns: Vec<Column>) -> Self {
@@ -155,12 +169,7 @@ impl Table {
             schema: schema.to_string(),
             name: name.to_string(),
             columns,
-            primary_key: Vec::new(),
-            unique_keys: Vec::new(),
-            insertable: false,
-            updatable: false,
-            deletable: false,
-            description: None,
+            ..NO_RELATION
         }
     }
 

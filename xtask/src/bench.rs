@@ -29,6 +29,23 @@ fn rss_kib(pid: u32) -> (u64, u64) {
 
 const ROWS: u64 = 1_000_000;
 
+/// Samples the RSS of two processes every 5 ms until the flag is cleared; the thread returns
+/// their peaks in KiB.
+fn sample_peaks(a: u32, b: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<(u64, u64)>) {
+    let running = Arc::new(AtomicBool::new(true));
+    let flag = Arc::clone(&running);
+    let sampler = std::thread::spawn(move || {
+        let mut peak = (0u64, 0u64);
+        while flag.load(Ordering::Relaxed) {
+            peak.0 = peak.0.max(rss_kib(a).0);
+            peak.1 = peak.1.max(rss_kib(b).0);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        peak
+    });
+    (running, sampler)
+}
+
 /// What every benchmark starts from: Envoy, a release build, and a throwaway cluster holding
 /// the demo schema.
 fn demo_bed() -> Result<(std::path::PathBuf, install::Artifacts, Cluster)> {
@@ -77,19 +94,7 @@ pub fn stream() -> Result<()> {
     let before = (rss_kib(sidecar).0, rss_kib(envoy).0);
 
     // Sample both processes while the result flows.
-    let running = Arc::new(AtomicBool::new(true));
-    let sampler = {
-        let running = Arc::clone(&running);
-        std::thread::spawn(move || {
-            let mut peak = (0u64, 0u64);
-            while running.load(Ordering::Relaxed) {
-                peak.0 = peak.0.max(rss_kib(sidecar).0);
-                peak.1 = peak.1.max(rss_kib(envoy).0);
-                std::thread::sleep(Duration::from_millis(10));
-            }
-            peak
-        })
-    };
+    let (running, sampler) = sample_peaks(sidecar, envoy);
     let started = Instant::now();
     let mut conn = TcpStream::connect(&stack.api)?;
     write!(
@@ -399,19 +404,7 @@ pub fn body() -> Result<()> {
     ] {
         cluster.psql("truncate api.bulk")?;
         let before = (rss_kib(sidecar).0, rss_kib(envoy).0);
-        let running = Arc::new(AtomicBool::new(true));
-        let sampler = {
-            let running = Arc::clone(&running);
-            std::thread::spawn(move || {
-                let mut peak = (0u64, 0u64);
-                while running.load(Ordering::Relaxed) {
-                    peak.0 = peak.0.max(rss_kib(sidecar).0);
-                    peak.1 = peak.1.max(rss_kib(envoy).0);
-                    std::thread::sleep(Duration::from_millis(5));
-                }
-                peak
-            })
-        };
+        let (running, sampler) = sample_peaks(sidecar, envoy);
         let started = Instant::now();
         let r = crate::http::request_with_body(
             &stack.api,
