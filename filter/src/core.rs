@@ -67,12 +67,12 @@ pub struct Incoming<'a> {
 /// What the filter has seen of the request body.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Body<'a> {
-    /// The request has none (the headers ended the stream).
+    /// The request has none, or only whitespace.
     Absent,
     /// A body follows and has not been read.
     Pending,
-    /// The start of the body; `true` when it is all of it.
-    Prefix(&'a [u8], bool),
+    /// What a [`payload::BodyReader`] learned from it.
+    Read(&'a payload::Summary),
 }
 
 /// What to do with the request.
@@ -84,8 +84,8 @@ pub enum Decision {
         headers: Vec<(&'static str, String)>,
         body: String,
     },
-    /// Read (more of) the body, then decide again.
-    NeedBody,
+    /// Read the body with a [`payload::BodyReader`] for this format, then decide again.
+    NeedBody(BodyFormat),
     /// Rewrite the request and let Envoy route it to the sidecar.
     Forward {
         remove: Vec<String>,
@@ -148,19 +148,11 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         match BodyFormat::from_content_type(header(req.headers, "content-type")) {
             // Anything else is refused by the parser, with PostgREST's message.
             Some(format) if format.has_keys() => match req.body {
-                Body::Pending => return Ok(Decision::NeedBody),
+                Body::Pending => return Ok(Decision::NeedBody(format)),
                 // A function without arguments may be called with no body at all.
                 Body::Absent if path.starts_with("/rpc/") => Some(payload::Summary::empty(format)),
-                Body::Prefix(p, true) if path.starts_with("/rpc/") && p.trim_ascii().is_empty() => {
-                    Some(payload::Summary::empty(format))
-                }
-                Body::Absent => payload::summarize(format, b"", true)?,
-                Body::Prefix(prefix, complete) => {
-                    match payload::summarize(format, prefix, complete)? {
-                        Some(summary) => Some(summary),
-                        None => return Ok(Decision::NeedBody),
-                    }
-                }
+                Body::Absent => Some(payload::BodyReader::new(format).finish()?),
+                Body::Read(summary) => Some(summary.clone()),
             },
             _ => None,
         }

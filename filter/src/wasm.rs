@@ -14,6 +14,7 @@ use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
 use sql_engine::handoff::{self, Handoff};
+use sql_engine::payload::BodyReader;
 use sql_engine::schema::SchemaCache;
 
 use crate::core::{decide, Body, Decision, FilterState, Incoming};
@@ -347,7 +348,7 @@ struct Request {
     state: Shared,
     nonces: Rc<Nonces>,
     /// The request headers, held while the start of the body is read.
-    held: Option<Vec<(String, String)>>,
+    held: Option<Held>,
 }
 
 impl Context for Request {}
@@ -373,8 +374,7 @@ impl Request {
     }
 
     fn internal_error(&self, why: &str) -> Action {
-        let r = sql_engine::ApiError::Internal(why.to_string()).to_response();
-        self.respond(r.status, &r.headers, &r.body)
+        self.respond_error(&sql_engine::ApiError::Internal(why.to_string()))
     }
 }
 
@@ -414,10 +414,14 @@ impl Request {
                 headers,
                 body,
             } => self.respond(status, &headers, &body),
-            Decision::NeedBody => {
+            Decision::NeedBody(format) => {
                 // Envoy holds the headers (allow_on_headers_stop_iteration) and buffers the
                 // body until the filter has read enough of it.
-                self.held = Some(headers);
+                self.held = Some(Held {
+                    headers,
+                    reader: BodyReader::new(format),
+                    seen: 0,
+                });
                 Action::Pause
             }
             Decision::Forward { remove, set } => {
@@ -467,15 +471,66 @@ impl HttpContext for Request {
 
     fn on_http_request_body(&mut self, body_size: usize, end_of_stream: bool) -> Action {
         // Only a request whose headers are held is still undecided; other bodies pass.
-        let Some(headers) = self.held.take() else {
+        let Some(mut held) = self.held.take() else {
             return Action::Continue;
         };
-        let take = body_size.min(sql_engine::payload::PREFIX_MAX);
-        let prefix = match hostcalls::get_buffer(BufferType::HttpRequestBody, 0, take) {
-            Ok(bytes) => bytes.unwrap_or_default(),
-            Err(_) => return self.internal_error("cannot read the request body"),
-        };
-        let complete = end_of_stream && take == body_size;
-        self.decide_and_apply(headers, Body::Prefix(&prefix, complete))
+        // Envoy's buffer holds the body so far; only the bytes not read yet are copied in, so
+        // the filter's memory does not grow with the body.
+        if body_size > held.seen {
+            let chunk = match hostcalls::get_buffer(
+                BufferType::HttpRequestBody,
+                held.seen,
+                body_size - held.seen,
+            ) {
+                Ok(bytes) => bytes.unwrap_or_default(),
+                Err(_) => return self.internal_error("cannot read the request body"),
+            };
+            held.seen = body_size;
+            match held.reader.feed(&chunk) {
+                Ok(Some(summary)) => {
+                    return self.decide_and_apply(held.headers, Body::Read(&summary))
+                }
+                Ok(None) => {}
+                Err(e) => return self.respond_error(&e),
+            }
+        }
+        if end_of_stream {
+            return self.body_ended(held);
+        }
+        self.held = Some(held);
+        Action::Pause
+    }
+
+    fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {
+        match self.held.take() {
+            Some(held) => self.body_ended(held),
+            None => Action::Continue,
+        }
+    }
+}
+
+/// A request whose headers wait while the start of its body is read.
+struct Held {
+    headers: Vec<(String, String)>,
+    reader: BodyReader,
+    /// Bytes of the body already read.
+    seen: usize,
+}
+
+impl Request {
+    fn respond_error(&self, e: &sql_engine::ApiError) -> Action {
+        let r = e.to_response();
+        self.respond(r.status, &r.headers, &r.body)
+    }
+
+    /// The whole body has arrived without settling the decision.
+    fn body_ended(&mut self, held: Held) -> Action {
+        if held.reader.is_blank() {
+            return self.decide_and_apply(held.headers, Body::Absent);
+        }
+        match held.reader.finish() {
+            Ok(summary) => self.decide_and_apply(held.headers, Body::Read(&summary)),
+            Err(e) => self.respond_error(&e),
+        }
     }
 }

@@ -263,10 +263,12 @@ async fn stream_read(
             buf.extend_from_slice(separator.as_bytes());
             buf.extend_from_slice(text.as_bytes());
         }
-        let threshold = if head_value.is_some() {
-            WHOLE_BODY_MAX
-        } else {
-            CHUNK
+        // A transaction that writes answers only after its COMMIT: its response is never
+        // streamed, so a failed commit can still answer with an error.
+        let threshold = match (&head_value, h.read_only) {
+            (Some(_), false) => usize::MAX,
+            (Some(_), true) => WHOLE_BODY_MAX,
+            (None, _) => CHUNK,
         };
         if buf.len() >= threshold {
             // Too big to send whole: send the head now and stream the rest.

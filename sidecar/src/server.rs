@@ -224,8 +224,9 @@ impl App {
         })?;
         let bytes = Vec::from(collected.to_bytes());
         match spec.format {
-            // A call without arguments may come without a body.
-            BodyFormat::Json if bytes.trim_ascii().is_empty() => Ok(String::from("{}")),
+            BodyFormat::Json if bytes.trim_ascii().is_empty() => {
+                Err(ApiError::InvalidBody(String::from("Empty or invalid json")))
+            }
             // bytea's text input: `\x` and the bytes in hex.
             BodyFormat::Bytes => Ok(format!("\\x{}", hex::encode(&bytes))),
             BodyFormat::Json => {

@@ -98,43 +98,6 @@ fn invalid_json() -> ApiError {
     ApiError::InvalidBody(String::from("Empty or invalid json"))
 }
 
-fn skip_ws(b: &[u8], mut i: usize) -> usize {
-    while b.get(i).is_some_and(|c| c.is_ascii_whitespace()) {
-        i += 1;
-    }
-    i
-}
-
-/// The end (exclusive) of the object or array starting at `start`, if the prefix holds it all.
-fn container_end(b: &[u8], start: usize) -> Option<usize> {
-    let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
-    for (i, &c) in b.iter().enumerate().skip(start) {
-        if in_string {
-            match (escaped, c) {
-                (true, _) => escaped = false,
-                (false, b'\\') => escaped = true,
-                (false, b'"') => in_string = false,
-                _ => {}
-            }
-            continue;
-        }
-        match c {
-            b'"' => in_string = true,
-            b'{' | b'[' => depth += 1,
-            b'}' | b']' => {
-                depth = depth.saturating_sub(1);
-                if depth == 0 {
-                    return Some(i + 1);
-                }
-            }
-            _ => {}
-        }
-    }
-    None
-}
-
 /// The keys of one JSON object, in sorted order.
 struct Keys(Vec<String>);
 
@@ -161,93 +124,246 @@ impl<'de> Deserialize<'de> for Keys {
     }
 }
 
-fn object_keys(slice: &[u8]) -> Result<Vec<String>, ApiError> {
-    serde_json::from_slice::<Keys>(slice)
-        .map(|k| k.0)
-        .map_err(|_| invalid_json())
+/// Reads, as a body arrives in pieces, what a request needs from it before it can be planned:
+/// the keys of the first JSON object (scanned byte by byte, keeping only the keys, however large
+/// the values), the CSV header line, or a whole form body (both at most [`PREFIX_MAX`] bytes).
+#[derive(Debug, Clone)]
+pub struct BodyReader {
+    format: BodyFormat,
+    /// CSV and form bytes so far.
+    held: Vec<u8>,
+    json: JsonKeys,
 }
 
-/// Reads what a write needs from the start of its body. `Ok(None)`: more of the body is needed.
-/// `complete` says the prefix is the whole body.
+/// The JSON scan: where it is, and the keys found so far.
+#[derive(Debug, Clone, Default)]
+struct JsonKeys {
+    state: Scan,
+    shape: Option<Shape>,
+    /// Nesting inside the first object (1: directly inside it).
+    depth: usize,
+    in_string: bool,
+    escaped: bool,
+    /// At depth 1, the next string is a key.
+    expect_key: bool,
+    /// The key being read, with its quotes, when a string at depth 1 is a key.
+    key: Option<Vec<u8>>,
+    keys: Vec<String>,
+    key_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+enum Scan {
+    #[default]
+    Start,
+    /// After `[`: the first element decides.
+    ArrayStart,
+    Object,
+    Done,
+}
+
+/// Keys of the first object may add up to this many bytes.
+const KEYS_MAX: usize = 64 * 1024;
+
+impl JsonKeys {
+    /// Scans more bytes; `Ok(true)` once the first object (or the shape) is known.
+    fn feed(&mut self, chunk: &[u8]) -> Result<bool, ApiError> {
+        for &c in chunk {
+            match self.state {
+                Scan::Done => return Ok(true),
+                Scan::Start => match c {
+                    c if c.is_ascii_whitespace() => {}
+                    b'{' => self.open(Shape::Object),
+                    b'[' => self.state = Scan::ArrayStart,
+                    _ => {
+                        self.shape = Some(Shape::Scalar);
+                        self.state = Scan::Done;
+                    }
+                },
+                Scan::ArrayStart => match c {
+                    c if c.is_ascii_whitespace() => {}
+                    b']' => {
+                        self.shape = Some(Shape::Array);
+                        self.state = Scan::Done;
+                    }
+                    b'{' => self.open(Shape::Array),
+                    _ => return Err(invalid_json()),
+                },
+                Scan::Object => self.object_byte(c)?,
+            }
+        }
+        Ok(self.state == Scan::Done)
+    }
+
+    fn open(&mut self, shape: Shape) {
+        self.shape = Some(shape);
+        self.state = Scan::Object;
+        self.depth = 1;
+        self.expect_key = true;
+    }
+
+    fn object_byte(&mut self, c: u8) -> Result<(), ApiError> {
+        if self.in_string {
+            if let Some(key) = self.key.as_mut() {
+                key.push(c);
+                self.key_bytes += 1;
+                if self.key_bytes > KEYS_MAX {
+                    return Err(ApiError::InvalidBody(String::from(
+                        "The keys of the body's first object are too long",
+                    )));
+                }
+            }
+            match (self.escaped, c) {
+                (true, _) => self.escaped = false,
+                (false, b'\\') => self.escaped = true,
+                (false, b'"') => {
+                    self.in_string = false;
+                    if let Some(key) = self.key.take() {
+                        let key: String =
+                            serde_json::from_slice(&key).map_err(|_| invalid_json())?;
+                        self.keys.push(key);
+                    }
+                }
+                _ => {}
+            }
+            return Ok(());
+        }
+        match c {
+            b'"' => {
+                self.in_string = true;
+                if self.depth == 1 && self.expect_key {
+                    self.key = Some(vec![b'"']);
+                }
+            }
+            b':' if self.depth == 1 => self.expect_key = false,
+            b',' if self.depth == 1 => self.expect_key = true,
+            b'{' | b'[' => self.depth += 1,
+            b'}' | b']' => {
+                self.depth = self.depth.saturating_sub(1);
+                if self.depth == 0 {
+                    self.state = Scan::Done;
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl BodyReader {
+    pub fn new(format: BodyFormat) -> Self {
+        BodyReader {
+            format,
+            held: Vec::new(),
+            json: JsonKeys::default(),
+        }
+    }
+
+    /// Takes the next piece of the body; `Ok(Some(_))` once enough is known.
+    pub fn feed(&mut self, chunk: &[u8]) -> Result<Option<Summary>, ApiError> {
+        match self.format {
+            BodyFormat::Json => {
+                if self.json.feed(chunk)? {
+                    return Ok(Some(self.json_summary()));
+                }
+                Ok(None)
+            }
+            BodyFormat::Csv | BodyFormat::Form => {
+                if self.held.len() + chunk.len() > PREFIX_MAX {
+                    return Err(ApiError::InvalidBody(format!(
+                        "The CSV header line or form body is larger than {PREFIX_MAX} bytes"
+                    )));
+                }
+                self.held.extend_from_slice(chunk);
+                match (self.format, header_end(&self.held)) {
+                    (BodyFormat::Csv, Some(end)) => {
+                        let header = self.held[..end].to_vec();
+                        self.csv_summary(&header).map(Some)
+                    }
+                    _ => Ok(None),
+                }
+            }
+            BodyFormat::Text | BodyFormat::Bytes | BodyFormat::Xml => Ok(Some(Summary {
+                format: self.format,
+                keys: Vec::new(),
+                shape: Shape::Scalar,
+                pairs: Vec::new(),
+            })),
+        }
+    }
+
+    /// Whether nothing but whitespace has arrived.
+    pub fn is_blank(&self) -> bool {
+        match self.format {
+            BodyFormat::Json => self.json.state == Scan::Start,
+            _ => self.held.iter().all(u8::is_ascii_whitespace),
+        }
+    }
+
+    /// The body ended: what it says, or why it cannot be read.
+    pub fn finish(mut self) -> Result<Summary, ApiError> {
+        if let Some(summary) = self.feed(&[])? {
+            return Ok(summary);
+        }
+        match self.format {
+            BodyFormat::Json => Err(invalid_json()),
+            BodyFormat::Csv => {
+                let header = std::mem::take(&mut self.held);
+                self.csv_summary(&header)
+            }
+            _ => {
+                let text = String::from_utf8_lossy(&self.held);
+                let pairs = crate::request::parse_query_string(&text);
+                let mut keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+                keys.sort();
+                keys.dedup();
+                Ok(Summary {
+                    format: self.format,
+                    keys,
+                    shape: Shape::Object,
+                    pairs,
+                })
+            }
+        }
+    }
+
+    fn json_summary(&self) -> Summary {
+        let mut keys = self.json.keys.clone();
+        keys.sort();
+        keys.dedup();
+        Summary {
+            format: BodyFormat::Json,
+            keys,
+            shape: self.json.shape.unwrap_or(Shape::Scalar),
+            pairs: Vec::new(),
+        }
+    }
+
+    fn csv_summary(&self, header: &[u8]) -> Result<Summary, ApiError> {
+        let header = header.strip_suffix(b"\r").unwrap_or(header);
+        let text = std::str::from_utf8(header)
+            .map_err(|_| ApiError::InvalidBody(String::from("The CSV is not UTF-8")))?;
+        Ok(Summary {
+            format: BodyFormat::Csv,
+            keys: csv_records(text)?.into_iter().next().unwrap_or_default(),
+            shape: Shape::Array,
+            pairs: Vec::new(),
+        })
+    }
+}
+
+/// Reads what a request needs from the start of its body. `Ok(None)`: more of the body is
+/// needed. `complete` says the prefix is the whole body.
 pub fn summarize(
     format: BodyFormat,
     prefix: &[u8],
     complete: bool,
 ) -> Result<Option<Summary>, ApiError> {
-    let summary = |keys, shape| Summary {
-        format,
-        keys,
-        shape,
-        pairs: Vec::new(),
-    };
-    let need_more = |prefix: &[u8]| {
-        if complete {
-            Err(invalid_json())
-        } else if prefix.len() >= PREFIX_MAX {
-            Err(ApiError::InvalidBody(format!(
-                "The first object of the body is larger than {PREFIX_MAX} bytes; name the columns with ?columns="
-            )))
-        } else {
-            Ok(None)
-        }
-    };
-    match format {
-        BodyFormat::Json => {
-            let i = skip_ws(prefix, 0);
-            match prefix.get(i) {
-                None => need_more(prefix),
-                Some(b'{') => match container_end(prefix, i) {
-                    Some(end) => Ok(Some(summary(object_keys(&prefix[i..end])?, Shape::Object))),
-                    None => need_more(prefix),
-                },
-                Some(b'[') => {
-                    let j = skip_ws(prefix, i + 1);
-                    match prefix.get(j) {
-                        None => need_more(prefix),
-                        Some(b']') => Ok(Some(summary(Vec::new(), Shape::Array))),
-                        Some(b'{') => match container_end(prefix, j) {
-                            Some(end) => {
-                                Ok(Some(summary(object_keys(&prefix[j..end])?, Shape::Array)))
-                            }
-                            None => need_more(prefix),
-                        },
-                        Some(_) => Err(invalid_json()),
-                    }
-                }
-                Some(_) => Ok(Some(summary(Vec::new(), Shape::Scalar))),
-            }
-        }
-        BodyFormat::Csv => {
-            let end = header_end(prefix);
-            let header = match end {
-                Some(end) => prefix[..end].strip_suffix(b"\r").unwrap_or(&prefix[..end]),
-                None if complete => prefix,
-                None => return need_more(prefix),
-            };
-            let text = std::str::from_utf8(header)
-                .map_err(|_| ApiError::InvalidBody(String::from("The CSV is not UTF-8")))?;
-            let keys = csv_records(text)?.into_iter().next().unwrap_or_default();
-            Ok(Some(summary(keys, Shape::Array)))
-        }
-        BodyFormat::Form => {
-            if !complete {
-                return need_more(prefix);
-            }
-            let text = String::from_utf8_lossy(prefix);
-            let pairs = crate::request::parse_query_string(&text);
-            let mut keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
-            keys.sort();
-            keys.dedup();
-            Ok(Some(Summary {
-                format,
-                keys,
-                shape: Shape::Object,
-                pairs,
-            }))
-        }
-        BodyFormat::Text | BodyFormat::Bytes | BodyFormat::Xml => {
-            Ok(Some(summary(Vec::new(), Shape::Scalar)))
-        }
+    let mut reader = BodyReader::new(format);
+    match reader.feed(prefix)? {
+        Some(summary) => Ok(Some(summary)),
+        None if complete => reader.finish().map(Some),
+        None => Ok(None),
     }
 }
 

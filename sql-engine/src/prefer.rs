@@ -40,7 +40,8 @@ pub struct Preferences {
     pub invalid: Vec<String>,
 }
 
-const WRITE_TOKENS: [&str; 9] = [
+const WRITE_TOKENS: [&str; 10] = [
+    "params=single-object",
     "resolution=merge-duplicates",
     "resolution=ignore-duplicates",
     "return=representation",
@@ -164,23 +165,16 @@ impl Preferences {
     pub fn applied(&self, which: Applicable) -> Option<String> {
         let w = self.write();
         let mut owned: Vec<String> = Vec::new();
-        let resolution = w.resolution.filter(|_| which.resolution).map(|r| match r {
-            Resolution::MergeDuplicates => "resolution=merge-duplicates",
-            Resolution::IgnoreDuplicates => "resolution=ignore-duplicates",
-        });
-        let ret = w.ret.filter(|_| which.ret).map(|r| match r {
-            Return::Minimal => "return=minimal",
-            Return::HeadersOnly => "return=headers-only",
-            Return::Representation => "return=representation",
-        });
-        owned.extend(resolution.into_iter().chain(ret).map(String::from));
-        if let Some(c) = self.count {
-            owned.push(format!("count={}", c.name()));
-        }
-        if which.tx {
-            match w.tx_rollback {
-                Some(true) => owned.push(String::from("tx=rollback")),
-                Some(false) => owned.push(String::from("tx=commit")),
+        // PostgREST's order: resolution, missing, return, count, tx, handling, timezone,
+        // max-affected.
+        if which.resolution {
+            match w.resolution {
+                Some(Resolution::MergeDuplicates) => {
+                    owned.push("resolution=merge-duplicates".into())
+                }
+                Some(Resolution::IgnoreDuplicates) => {
+                    owned.push("resolution=ignore-duplicates".into())
+                }
                 None => {}
             }
         }
@@ -188,6 +182,24 @@ impl Preferences {
             match w.missing_default {
                 Some(true) => owned.push(String::from("missing=default")),
                 Some(false) => owned.push(String::from("missing=null")),
+                None => {}
+            }
+        }
+        if which.ret {
+            match w.ret {
+                Some(Return::Minimal) => owned.push("return=minimal".into()),
+                Some(Return::HeadersOnly) => owned.push("return=headers-only".into()),
+                Some(Return::Representation) => owned.push("return=representation".into()),
+                None => {}
+            }
+        }
+        if let Some(c) = self.count {
+            owned.push(format!("count={}", c.name()));
+        }
+        if which.tx {
+            match w.tx_rollback {
+                Some(true) => owned.push(String::from("tx=rollback")),
+                Some(false) => owned.push(String::from("tx=commit")),
                 None => {}
             }
         }

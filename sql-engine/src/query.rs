@@ -221,9 +221,14 @@ fn call_statement(c: &CallPlan<'_>) -> Sql {
         CallArgs::Body(args) if args.is_empty() => {}
         CallArgs::Body(args) => {
             from_args = true;
-            ctes.push("pgrst_args AS (SELECT * FROM pg_catalog.json_to_record(")
+            // An array body gives its first object, as in PostgREST.
+            ctes.push("pgrst_args AS (SELECT pgrst_a.* FROM (SELECT ")
                 .body()
-                .push("::json) AS pgrst_a(");
+                .push(
+                    "::json AS v) pgrst_p, LATERAL pg_catalog.json_to_recordset(CASE \
+                     pg_catalog.json_typeof(pgrst_p.v) WHEN 'array' THEN pgrst_p.v \
+                     ELSE pg_catalog.json_build_array(pgrst_p.v) END) AS pgrst_a(",
+                );
             for (i, a) in args.iter().enumerate() {
                 if i > 0 {
                     ctes.push(", ");
@@ -235,7 +240,7 @@ fn call_statement(c: &CallPlan<'_>) -> Sql {
                 }
                 call.ident(&a.name).push(" := pgrst_args.").ident(&a.name);
             }
-            ctes.push(")), ");
+            ctes.push(") LIMIT 1), ");
         }
         CallArgs::Whole(a) => {
             call.body().push("::").push(&a.data_type);

@@ -629,10 +629,12 @@ fn name_list(value: &str) -> Vec<String> {
 /// PATCH and PUT on a table without `?columns=`, and POST to a function (the keys name the
 /// arguments, which choose among overloads).
 pub fn needs_body_keys(method: &str, path: &str, query: &str) -> bool {
-    if path.starts_with("/rpc/") {
-        return method == "POST";
-    }
-    matches!(method, "POST" | "PATCH" | "PUT")
+    let wants = if path.starts_with("/rpc/") {
+        method == "POST"
+    } else {
+        matches!(method, "POST" | "PATCH" | "PUT")
+    };
+    wants
         && !parse_query_string(query)
             .iter()
             .any(|(k, _)| k == "columns")
@@ -685,7 +687,10 @@ fn page(
         Some(u) if u < lower => Err(ApiError::InvalidRange {
             details: String::from("Limit should be greater than or equal to zero."),
         }),
-        Some(u) => Ok((lower.unsigned_abs(), Some((u - lower + 1).unsigned_abs()))),
+        Some(u) => Ok((
+            lower.unsigned_abs(),
+            Some(u.saturating_sub(lower).saturating_add(1).unsigned_abs()),
+        )),
         None => Ok((lower.unsigned_abs(), None)),
     }
 }
@@ -789,7 +794,16 @@ fn parse_call(
                     content_type.unwrap_or("")
                 ))
             })?;
-        Some((format, payload.cloned()))
+        // `?columns=` names the arguments, so the body need not be read for them.
+        let named = q.columns.map(|mut keys| {
+            keys.sort();
+            keys.dedup();
+            Summary {
+                keys,
+                ..Summary::empty(format)
+            }
+        });
+        Some((format, payload.cloned().or(named)))
     } else {
         None
     };
@@ -1083,6 +1097,14 @@ mod tests {
             Ok(other) => Err(format!("{other:?}")),
             Err(e) => Err(e.to_response().body),
         }
+    }
+
+    #[test]
+    fn huge_ranges_do_not_overflow() {
+        assert_eq!(
+            page_of("", Some("0-9223372036854775807")),
+            Ok((0, Some(9223372036854775807)))
+        );
     }
 
     #[test]

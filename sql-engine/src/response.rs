@@ -135,9 +135,9 @@ pub fn write_response(
                     let mut location = format!("/{table}");
                     for (i, (k, v)) in key.iter().zip(values).enumerate() {
                         location.push(if i == 0 { '?' } else { '&' });
-                        url_encode(k, &mut location);
+                        url_encode_bytes(k, &mut location);
                         location.push('=');
-                        url_encode(&format!("eq.{}", v.unwrap_or_default()), &mut location);
+                        url_encode_bytes(&format!("eq.{}", v.unwrap_or_default()), &mut location);
                     }
                     headers.push(("location", location));
                 }
@@ -223,6 +223,33 @@ pub fn content_location(table: &str, params: &[(String, String)]) -> String {
     out
 }
 
+/// An HTTP token (RFC 9110): what a header name may be.
+fn valid_header_name(name: &str) -> bool {
+    !name.is_empty()
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
+}
+
+/// Visible ASCII, spaces and tabs: what a header value may hold.
+fn valid_header_value(value: &str) -> bool {
+    value
+        .bytes()
+        .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
+}
+
+/// Percent-encodes every byte outside the unreserved set (UTF-8 stays UTF-8, as in PostgREST's
+/// `Location`).
+fn url_encode_bytes(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}
+
 /// The status and headers PostgreSQL asked for.
 pub type Overrides = (Option<u16>, Vec<(String, String)>);
 
@@ -251,7 +278,13 @@ pub fn guc_overrides(headers: Option<&str>, status: Option<&str>) -> Result<Over
             };
             let mut entries = map.into_iter();
             match (entries.next(), entries.next()) {
-                (Some((k, serde_json::Value::String(v))), None) => out.push((k, v)),
+                // Checked here, inside the transaction: a header the HTTP layer would refuse
+                // must roll back, not fail after the commit.
+                (Some((k, serde_json::Value::String(v))), None)
+                    if valid_header_name(&k) && valid_header_value(&v) =>
+                {
+                    out.push((k, v))
+                }
                 _ => return Err(ApiError::ResponseHeaders),
             }
         }

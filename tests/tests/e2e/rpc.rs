@@ -217,3 +217,32 @@ fn max_affected_on_calls_and_malformed_raise() {
     assert_eq!(r.status, 500, "{r:?}");
     assert_eq!(r.json()["code"], "PGRST121");
 }
+
+#[test]
+fn array_bodies_columns_and_large_arguments() {
+    // An array body gives its first object's arguments.
+    let r = send(
+        "POST",
+        "/rpc/add_them",
+        &[JSON],
+        r#"[{"a": 1, "b": 2}, {"a": 9, "b": 9}]"#,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "3"), "{r:?}");
+    // `?columns=` names the arguments without the filter reading the body.
+    let r = send(
+        "POST",
+        "/rpc/add_them?columns=a,b",
+        &[JSON],
+        r#"{"a": 2, "b": 3}"#,
+    );
+    assert_eq!((r.status, r.body.as_str()), (200, "5"), "{r:?}");
+    let doc = "d".repeat(700_000);
+    let r = send(
+        "POST",
+        "/rpc/greet",
+        &[JSON],
+        &format!(r#"{{"name": "{doc}"}}"#),
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.body.len(), 700_000 + "\"Hello !\"".len());
+}
