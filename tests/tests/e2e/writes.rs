@@ -678,3 +678,34 @@ fn a_malformed_response_header_rolls_the_write_back() {
         "0"
     );
 }
+
+#[test]
+fn patch_with_columns_and_missing_default_resets_absent_keys() {
+    psql("insert into api.tasks(id, title, priority) values (3301, 'p', 9) on conflict do nothing");
+    let r = send(
+        "PATCH",
+        "/tasks?id=eq.3301&columns=title,priority",
+        &[JSON, ("Prefer", "missing=default, return=representation")],
+        r#"{"title": "patched"}"#,
+    );
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(
+        r.header("preference-applied"),
+        Some("missing=default, return=representation")
+    );
+    assert_eq!(
+        rows("select title, priority from api.tasks where id = 3301"),
+        "patched|3"
+    );
+    let r = send(
+        "PATCH",
+        "/tasks?id=eq.3301&columns=title,priority",
+        &[JSON],
+        r#"{"title": "again"}"#,
+    );
+    assert_eq!(r.status, 204, "{r:?}");
+    assert_eq!(
+        rows("select title, coalesce(priority::text, 'null') from api.tasks where id = 3301"),
+        "again|null"
+    );
+}
