@@ -114,6 +114,13 @@ fn qualified_function(name: &str) -> String {
         .join(".")
 }
 
+/// PostgreSQL round trips made for requests (each awaited exchange counts one).
+pub static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+fn round_trips(n: u64) {
+    ROUND_TRIPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
+}
+
 /// Prepared statements kept per connection. Statement shapes repeat because values are
 /// parameters, but clients can vary them (aliases, column lists), so the cache is bounded.
 const STATEMENT_CACHE_MAX: usize = 256;
@@ -188,6 +195,7 @@ async fn stream_read(
         .start()
         .await
         .map_err(|e| pg_error(&e, auth))?;
+    round_trips(1);
     prepare_request(&tx, config, request).await?;
     // The planner's estimate is needed for the head, so it runs before the main query.
     let planned = if h.explain_sql.is_empty() {
@@ -199,6 +207,7 @@ async fn stream_read(
         .prepare_cached(&h.sql)
         .await
         .map_err(|e| pg_error(&e, auth))?;
+    round_trips(1);
     let rows = tx
         .query_raw(&prepared, h.params.iter().map(|p| TextParam(p.as_deref())))
         .await
@@ -292,6 +301,7 @@ async fn stream_read(
     if h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void {
         buf.extend_from_slice(b"null");
     }
+    round_trips(1);
     let ended = if h.rollback {
         // Deferred constraints are checked first, so that their errors still surface.
         match tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await {
@@ -370,6 +380,7 @@ async fn prepare_request(
     tx.query(&prepared, &refs)
         .await
         .map_err(|e| pg_error(&e, auth))?;
+    round_trips(1);
     if let Some(pre) = &config.db_pre_request {
         tx.batch_execute(&format!("select {}()", qualified_function(pre)))
             .await

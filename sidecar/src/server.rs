@@ -276,8 +276,9 @@ impl App {
                 200,
                 vec![("content-type", String::from("text/plain; version=0.0.4"))],
                 format!(
-                    "# TYPE pgmesh_schema_requests_total counter\npgmesh_schema_requests_total {}\n",
-                    self.schema_requests.load(std::sync::atomic::Ordering::Relaxed)
+                    "# TYPE pgmesh_schema_requests_total counter\npgmesh_schema_requests_total {}\n# TYPE pgmesh_pg_round_trips_total counter\npgmesh_pg_round_trips_total {}\n",
+                    self.schema_requests.load(std::sync::atomic::Ordering::Relaxed),
+                    db::ROUND_TRIPS.load(std::sync::atomic::Ordering::Relaxed)
                 ),
             ),
             "/_pgmesh/ready" => {

@@ -454,7 +454,7 @@ pub fn body() -> Result<()> {
 }
 
 /// Keeps a benchmark's figures as `target/bench/<name>.json`.
-fn write_report(name: &str, report: &serde_json::Value) -> Result<()> {
+pub(crate) fn write_report(name: &str, report: &serde_json::Value) -> Result<()> {
     let out = root().join("target/bench");
     std::fs::create_dir_all(&out)?;
     std::fs::write(

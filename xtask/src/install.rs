@@ -32,7 +32,7 @@ pub fn postgres() -> Result<PathBuf> {
 }
 
 /// `apt-get install -y <package>`, refreshing the package lists once if that fails.
-fn apt_install(package: &str) -> Result<()> {
+pub fn apt_install(package: &str) -> Result<()> {
     eprintln!("xtask: installing {package} (apt-get install -y {package})");
     let apt = |args: &[&str]| {
         Command::new("apt-get")

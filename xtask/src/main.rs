@@ -7,7 +7,7 @@ use xtask::stack::{Stack, StackOptions, DEMO_JWT_SECRET};
 use xtask::{install, proc, root, run, Result};
 
 const USAGE: &str =
-    "usage: cargo xtask up [--config FILE] | cargo xtask test | cargo xtask bench [stream|schema|body]";
+    "usage: cargo xtask up [--config FILE] | cargo xtask test | cargo xtask bench [load|stream|schema|body]";
 
 fn up(args: &[String]) -> Result<()> {
     // Block the stop signals before any thread exists, so that all threads inherit the mask
@@ -157,7 +157,9 @@ fn main() -> ExitCode {
             Some("stream") => xtask::bench::stream(),
             Some("schema") => xtask::bench::schema_scale(),
             Some("body") => xtask::bench::body(),
-            None => xtask::bench::stream()
+            Some("load") => xtask::load::load(),
+            None => xtask::load::load()
+                .and_then(|()| xtask::bench::stream())
                 .and_then(|()| xtask::bench::schema_scale())
                 .and_then(|()| xtask::bench::body()),
             _ => Err(USAGE.into()),

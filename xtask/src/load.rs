@@ -1,0 +1,876 @@
+//! `cargo xtask bench load`: the stack under wrk, side by side with its ceilings, in one run.
+//!
+//! - the stack: Envoy with the filter, the sidecar and PostgreSQL, loaded by wrk on loopback;
+//! - ceiling A: pgbench running PostgREST's transaction for the same request as four separate
+//!   prepared statements (`BEGIN`; `select set_config(…)`; the main statement; `COMMIT`);
+//! - ceiling B: pgbench running exactly the statements the sidecar sent (captured from
+//!   PostgreSQL's log), grouped into round trips as the sidecar sends them;
+//! - the proxy ceiling: the same Envoy binary answering with `direct_response`.
+//!
+//! Every figure comes from the same run on the same machine; the table is printed and written
+//! to `target/bench/load.json`.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use crate::postgres::Cluster;
+use crate::stack::{Stack, StackOptions};
+use crate::{free_port, http, install, proc, root, temp_dir, Result};
+
+/// The benchmark database: 100,000 parents with 10 children each.
+const SCHEMA: &str = "
+create table api.parents (id int primary key, name text not null, created date not null default current_date);
+insert into api.parents (id, name) select i, 'parent ' || i from generate_series(1, 100000) i;
+create table api.children (id int primary key, parent_id int not null references api.parents(id),
+  label text not null, value int not null);
+insert into api.children select i, (i % 100000) + 1, 'child ' || i, i % 1000 from generate_series(1, 1000000) i;
+create index on api.children (parent_id);
+create table api.visits (id bigserial primary key, parent_id int not null, note text);
+create function api.parent_name(pid int) returns text language sql stable as
+  $$ select name from api.parents where id = pid $$;
+grant select on api.parents, api.children to web_anon;
+grant select, insert on api.visits to web_anon;
+grant usage on sequence api.visits_id_seq to web_anon;
+grant execute on function api.parent_name(int) to web_anon;
+-- pgbench prepares every statement of its script before the first runs, so before the role
+-- switch: its authenticator inherits what web_anon may do.
+create role bench_authenticator login inherit;
+grant web_anon to bench_authenticator;
+analyze api.parents, api.children;
+";
+
+/// The id the capture uses, replaced by a random id in the pgbench scripts.
+const MARK: &str = "77777";
+
+/// One kind of request.
+struct Workload {
+    name: &'static str,
+    method: &'static str,
+    /// Path and query; `{id}` is a random id in 1..=100000.
+    path: &'static str,
+    /// JSON body (POST); `{id}` as above.
+    body: Option<&'static str>,
+    headers: &'static [(&'static str, &'static str)],
+    /// The status every answer must have.
+    status: u16,
+    /// Whether PostgreSQL answers it (and so has ceilings A and B).
+    database: bool,
+}
+
+const WORKLOADS: &[Workload] = &[
+    Workload {
+        name: "GET one row",
+        method: "GET",
+        path: "/parents?id=eq.{id}",
+        body: None,
+        headers: &[],
+        status: 200,
+        database: true,
+    },
+    Workload {
+        name: "GET 100 rows",
+        method: "GET",
+        path: "/children?select=id,label,value&id=gt.{id}&order=id&limit=100",
+        body: None,
+        headers: &[],
+        status: 200,
+        database: true,
+    },
+    Workload {
+        name: "GET with embed",
+        method: "GET",
+        path: "/parents?select=id,name,children(id,label)&id=eq.{id}",
+        body: None,
+        headers: &[],
+        status: 200,
+        database: true,
+    },
+    Workload {
+        name: "POST one row",
+        method: "POST",
+        path: "/visits",
+        body: Some(r#"{"parent_id": {id}, "note": "bench"}"#),
+        headers: &[("Content-Type", "application/json")],
+        status: 201,
+        database: true,
+    },
+    Workload {
+        name: "RPC",
+        method: "GET",
+        path: "/rpc/parent_name?pid={id}",
+        body: None,
+        headers: &[],
+        status: 200,
+        database: true,
+    },
+    Workload {
+        name: "bad JWT",
+        method: "GET",
+        path: "/parents?id=eq.{id}",
+        body: None,
+        headers: &[("Authorization", "Bearer not.a.jwt")],
+        status: 401,
+        database: false,
+    },
+    Workload {
+        name: "filter only (404)",
+        method: "GET",
+        path: "/no_such_table?id=eq.{id}",
+        body: None,
+        headers: &[],
+        status: 404,
+        database: false,
+    },
+];
+
+const CONNECTIONS: [u32; 2] = [10, 50];
+
+/// Seconds each measurement runs (`PGMESH_BENCH_SECONDS` overrides).
+fn seconds() -> u64 {
+    std::env::var("PGMESH_BENCH_SECONDS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8)
+}
+
+/// wrk, from Debian when missing.
+fn wrk() -> Result<PathBuf> {
+    let path = PathBuf::from("/usr/bin/wrk");
+    if !path.exists() {
+        install::apt_install("wrk")?;
+    }
+    Ok(path)
+}
+
+/// A measured load: throughput and latency.
+#[derive(Debug, Clone, Default)]
+struct Measured {
+    rps: f64,
+    p50_ms: f64,
+    p99_ms: f64,
+    requests: u64,
+    /// Answers with another status than expected (wrk: non-2xx/3xx).
+    unexpected: u64,
+}
+
+/// The Lua script that makes wrk send `w` with a random id per request.
+fn lua(w: &Workload) -> String {
+    let quote = |s: &str| format!("{s:?}");
+    let headers: Vec<String> = w
+        .headers
+        .iter()
+        .map(|(k, v)| format!("[{}] = {}", quote(k), quote(v)))
+        .collect();
+    let fill = |s: &str| {
+        let parts: Vec<String> = s.split("{id}").map(quote).collect();
+        parts.join(" .. id .. ")
+    };
+    let body = w.body.map_or_else(|| String::from("nil"), fill);
+    format!(
+        "math.randomseed(os.time())\nrequest = function()\n  local id = math.random(1, 100000)\n  return wrk.format({}, {}, {{{}}}, {body})\nend\n",
+        quote(w.method),
+        fill(w.path),
+        headers.join(", "),
+    )
+}
+
+fn parse_latency_ms(v: &str) -> f64 {
+    let v = v.trim();
+    let (num, unit) = v.split_at(v.find(|c: char| c.is_ascii_alphabetic()).unwrap_or(v.len()));
+    let n: f64 = num.parse().unwrap_or(0.0);
+    match unit {
+        "us" => n / 1000.0,
+        "ms" => n,
+        "s" => n * 1000.0,
+        "m" => n * 60_000.0,
+        _ => n,
+    }
+}
+
+fn run_wrk(addr: &str, script: &Path, connections: u32, secs: u64) -> Result<Measured> {
+    let out = Command::new(wrk()?)
+        .args([
+            "-t2",
+            &format!("-c{connections}"),
+            &format!("-d{secs}s"),
+            "--latency",
+            "-s",
+        ])
+        .arg(script)
+        .arg(format!("http://{addr}"))
+        .stdin(Stdio::null())
+        .output()?;
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        return Err(format!("wrk failed: {text}{}", String::from_utf8_lossy(&out.stderr)).into());
+    }
+    let mut m = Measured::default();
+    for line in text.lines().map(str::trim) {
+        let mut words = line.split_whitespace();
+        match (words.next(), words.next()) {
+            (Some("50%"), Some(v)) => m.p50_ms = parse_latency_ms(v),
+            (Some("99%"), Some(v)) => m.p99_ms = parse_latency_ms(v),
+            (Some("Requests/sec:"), Some(v)) => m.rps = v.parse().unwrap_or(0.0),
+            (Some("Non-2xx"), _) => {
+                m.unexpected = line
+                    .rsplit(' ')
+                    .next()
+                    .and_then(|n| n.parse().ok())
+                    .unwrap_or(0)
+            }
+            _ => {}
+        }
+        if let Some(n) = line
+            .split(" requests in ")
+            .next()
+            .and_then(|n| n.parse().ok())
+        {
+            m.requests = n;
+        }
+    }
+    Ok(m)
+}
+
+/// CPU time (user + system) of processes, in microseconds.
+fn cpu_us(pids: &[u32]) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    pids.iter()
+        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
+        .map(|stat| {
+            // Fields after the command name, which is in parentheses.
+            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+            let fields: Vec<u64> = rest
+                .split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect();
+            // utime and stime are fields 14 and 15 of /proc/pid/stat (11 and 12 after ')').
+            fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)
+        })
+        .sum::<u64>()
+        * 1_000_000
+        / ticks
+}
+
+/// CPU time of a PostgreSQL cluster: the postmaster, its live children, and the children that
+/// already exited (a backend's time is added to the postmaster's `cutime`/`cstime` when it is
+/// reaped), in microseconds.
+fn postgres_cpu_us(postmaster: u32) -> u64 {
+    // SAFETY: sysconf has no preconditions.
+    #[allow(unsafe_code)]
+    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    let reaped = std::fs::read_to_string(format!("/proc/{postmaster}/stat"))
+        .ok()
+        .and_then(|stat| {
+            let rest = stat.rsplit_once(')').map(|(_, r)| r.to_string())?;
+            let f: Vec<u64> = rest
+                .split_whitespace()
+                .map(|x| x.parse().unwrap_or(0))
+                .collect();
+            Some(f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0))
+        })
+        .unwrap_or(0);
+    cpu_us(&postgres_pids(postmaster)) + reaped * 1_000_000 / ticks
+}
+
+/// The postmaster and all its children (backends, background workers).
+fn postgres_pids(postmaster: u32) -> Vec<u32> {
+    let mut pids = vec![postmaster];
+    if let Ok(dir) = std::fs::read_dir("/proc") {
+        for entry in dir.flatten() {
+            let Some(pid) = entry
+                .file_name()
+                .to_str()
+                .and_then(|s| s.parse::<u32>().ok())
+            else {
+                continue;
+            };
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+            let ppid = stat
+                .rsplit_once(')')
+                .and_then(|(_, r)| r.split_whitespace().nth(1))
+                .and_then(|p| p.parse::<u32>().ok());
+            if ppid == Some(postmaster) {
+                pids.push(pid);
+            }
+        }
+    }
+    pids
+}
+
+/// The sidecar's count of PostgreSQL round trips.
+fn round_trips(sidecar: &str) -> u64 {
+    http::get(sidecar, "/_pgmesh/metrics")
+        .ok()
+        .and_then(|r| {
+            r.body
+                .lines()
+                .find(|l| l.starts_with("pgmesh_pg_round_trips_total "))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|n| n.parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+/// One captured request: the statements the sidecar sent, in order, as SQL with literals,
+/// and how many round trips they took.
+#[derive(Debug, Clone)]
+struct Captured {
+    statements: Vec<String>,
+    round_trips: u64,
+}
+
+/// Turns `$n` into the literal the log gave for it, and the marked id into pgbench's `:id`.
+fn inline_parameters(sql: &str, params: &[(usize, String)]) -> String {
+    let mut out = sql.to_string();
+    let mut sorted = params.to_vec();
+    sorted.sort_by_key(|p| std::cmp::Reverse(p.0));
+    for (n, literal) in sorted {
+        let value = if literal == format!("'{MARK}'") {
+            // An untyped parameter, as the sidecar sends it.
+            String::from(":id")
+        } else if literal.contains(MARK) {
+            // '…77777…' → ('…' || :id || '…')
+            let replaced = literal.replace(MARK, "' || :id || '");
+            format!("({replaced})")
+        } else {
+            literal
+        };
+        out = out.replace(&format!("${n}"), &value);
+    }
+    out
+}
+
+/// `$1 = 'a', $2 = NULL` → the literals by number (values may hold `, $`; split on the
+/// parameter markers that start each item).
+fn parse_parameters(detail: &str) -> Vec<(usize, String)> {
+    let mut out = Vec::new();
+    let mut rest = detail.trim();
+    while let Some(after) = rest.strip_prefix('$') {
+        let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+        let Ok(n) = digits.parse::<usize>() else {
+            break;
+        };
+        let value_start = &after[digits.len()..];
+        let value_start = value_start.strip_prefix(" = ").unwrap_or(value_start);
+        // A literal is 'quoted' ('' escapes a quote) or NULL.
+        let (literal, tail) = if let Some(q) = value_start.strip_prefix('\'') {
+            let bytes = q.as_bytes();
+            let mut i = 0;
+            loop {
+                match bytes.get(i) {
+                    Some(b'\'') if bytes.get(i + 1) == Some(&b'\'') => i += 2,
+                    Some(b'\'') => break,
+                    Some(_) => i += 1,
+                    None => break,
+                }
+            }
+            let end = (i + 1).min(q.len());
+            (format!("'{}", &q[..end]), &q[end..])
+        } else {
+            let end = value_start.find(", $").unwrap_or(value_start.len());
+            (value_start[..end].to_string(), &value_start[end..])
+        };
+        out.push((n, literal));
+        rest = tail.trim_start_matches(',').trim_start();
+    }
+    out
+}
+
+/// The statements in a PostgreSQL log written with `log_statement=all`, from byte `from`.
+fn logged_statements(log: &str) -> Vec<String> {
+    let mut statements = Vec::new();
+    let mut lines = log.lines().peekable();
+    while let Some(line) = lines.next() {
+        let text = match line.split_once("LOG:  ") {
+            Some((_, t)) => t,
+            None => continue,
+        };
+        if let Some(sql) = text.strip_prefix("statement: ") {
+            statements.push(sql.to_string());
+        } else if let Some((_, sql)) = text
+            .strip_prefix("execute ")
+            .and_then(|t| t.split_once(": "))
+        {
+            let params = match lines
+                .peek()
+                .and_then(|l| l.split_once("DETAIL:  parameters: "))
+            {
+                Some((_, detail)) => {
+                    let p = parse_parameters(detail);
+                    lines.next();
+                    p
+                }
+                None => Vec::new(),
+            };
+            statements.push(inline_parameters(sql, &params));
+        }
+    }
+    statements
+}
+
+/// Sends one request of each database workload with the marked id, through a stack whose
+/// database role logs every statement, and reads back what the sidecar sent.
+fn capture(stack: &Stack, cluster: &Cluster, sidecar: &str) -> Result<Vec<Captured>> {
+    let mut captured = Vec::new();
+    for w in WORKLOADS.iter().filter(|w| w.database) {
+        let before = std::fs::metadata(cluster.log_path())?.len() as usize;
+        let trips = round_trips(sidecar);
+        let path = w.path.replace("{id}", MARK);
+        let body = w.body.map(|b| b.replace("{id}", MARK)).unwrap_or_default();
+        let r = http::request_with_body(&stack.api, w.method, &path, w.headers, body.as_bytes())?;
+        if r.status != w.status {
+            return Err(format!("{}: {} {}", w.name, r.status, r.body).into());
+        }
+        std::thread::sleep(Duration::from_millis(200));
+        let log = std::fs::read(cluster.log_path())?;
+        let text = String::from_utf8_lossy(log.get(before..).unwrap_or_default()).into_owned();
+        let statements: Vec<String> = logged_statements(&text)
+            .into_iter()
+            .filter(|s| !s.starts_with("LISTEN"))
+            .collect();
+        if statements.is_empty() {
+            return Err(format!("{}: no statement was captured from:\n{text}", w.name).into());
+        }
+        captured.push(Captured {
+            statements,
+            round_trips: round_trips(sidecar).saturating_sub(trips),
+        });
+    }
+    Ok(captured)
+}
+
+/// pgbench's script for a captured request: each statement on its own line (four round trips,
+/// as PostgREST sends them), or the sidecar's grouping: a pipeline for the statements it sends
+/// together.
+fn pgbench_script(c: &Captured, pipelined: bool) -> String {
+    let mut s = String::from("\\set id random(1, 100000)\n");
+    // The sidecar pipelines when it makes fewer round trips than it sends statements.
+    let groups = if pipelined && (c.round_trips as usize) < c.statements.len() {
+        c.round_trips.max(1)
+    } else {
+        0
+    };
+    match groups {
+        0 => {
+            for st in &c.statements {
+                s.push_str(st);
+                s.push_str(";\n");
+            }
+        }
+        _ => {
+            // The sidecar pipelines everything before the COMMIT of a write (the COMMIT is its
+            // own round trip), and everything of a read.
+            let (first, last) = match (groups, c.statements.split_last()) {
+                (2, Some((end, rest))) => (rest.to_vec(), Some(end.clone())),
+                _ => (c.statements.clone(), None),
+            };
+            s.push_str("\\startpipeline\n");
+            for st in &first {
+                s.push_str(st);
+                s.push_str(";\n");
+            }
+            s.push_str("\\endpipeline\n");
+            if let Some(end) = last {
+                s.push_str(&end);
+                s.push_str(";\n");
+            }
+        }
+    }
+    s
+}
+
+struct PgbenchRun {
+    measured: Measured,
+    postgres_cpu_us: u64,
+}
+
+fn run_pgbench(
+    cluster: &Cluster,
+    bindir: &Path,
+    script: &Path,
+    clients: u32,
+    secs: u64,
+    dir: &Path,
+) -> Result<PgbenchRun> {
+    let log_dir = dir.join(format!("pgbench-{}", crate::random_hex(4)?));
+    std::fs::create_dir_all(&log_dir)?;
+    let postmaster = cluster.pid().unwrap_or(0);
+    let cpu_before = postgres_cpu_us(postmaster);
+    let out = Command::new(bindir.join("pgbench"))
+        .args([
+            "-n",
+            "-M",
+            "prepared",
+            "-j",
+            "2",
+            "-h",
+            "127.0.0.1",
+            "-U",
+            "bench_authenticator",
+        ])
+        .args(["-p", &cluster.port.to_string()])
+        .args(["-c", &clients.to_string(), "-T", &secs.to_string(), "-l"])
+        .arg(format!("--log-prefix={}", log_dir.join("tx").display()))
+        .arg("-f")
+        .arg(script)
+        .arg("postgres")
+        .stdin(Stdio::null())
+        .output()?;
+    let cpu = postgres_cpu_us(postmaster).saturating_sub(cpu_before);
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    if !out.status.success() {
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let first_error = stderr.lines().find(|l| l.contains("ERROR")).unwrap_or("");
+        return Err(format!(
+            "pgbench failed: {first_error}\nscript:\n{}",
+            std::fs::read_to_string(script).unwrap_or_default()
+        )
+        .into());
+    }
+    let mut latencies: Vec<f64> = Vec::new();
+    let mut failed = 0u64;
+    for entry in std::fs::read_dir(&log_dir)?.flatten() {
+        for line in std::fs::read_to_string(entry.path())?.lines() {
+            // client_id transaction_no time script_no time_epoch time_us [schedule_lag]
+            let mut f = line.split_whitespace();
+            match f.nth(2) {
+                Some("failed") | Some("skipped") => failed += 1,
+                Some(us) => latencies.push(us.parse::<f64>().unwrap_or(0.0) / 1000.0),
+                None => {}
+            }
+        }
+    }
+    latencies.sort_by(|a, b| a.total_cmp(b));
+    let pct = |p: f64| {
+        latencies
+            .get(((latencies.len() as f64 - 1.0) * p).round() as usize)
+            .copied()
+            .unwrap_or(0.0)
+    };
+    let tps = text
+        .lines()
+        .find(|l| l.starts_with("tps = "))
+        .and_then(|l| l.split_whitespace().nth(2))
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0.0);
+    let _ = std::fs::remove_dir_all(&log_dir);
+    Ok(PgbenchRun {
+        measured: Measured {
+            rps: tps,
+            p50_ms: pct(0.5),
+            p99_ms: pct(0.99),
+            requests: latencies.len() as u64,
+            unexpected: failed,
+        },
+        postgres_cpu_us: cpu,
+    })
+}
+
+/// An Envoy of the same binary that answers every request itself: the proxy ceiling.
+fn direct_envoy(envoy_bin: &Path, dir: &Path) -> Result<(std::process::Child, String)> {
+    let port = free_port()?;
+    let admin = free_port()?;
+    let yaml = format!(
+        r#"admin:
+  address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
+static_resources:
+  listeners:
+  - name: direct
+    address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
+    filter_chains:
+    - filters:
+      - name: envoy.filters.network.http_connection_manager
+        typed_config:
+          "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
+          stat_prefix: direct
+          route_config:
+            virtual_hosts:
+            - name: all
+              domains: ["*"]
+              routes:
+              - match: {{prefix: "/"}}
+                direct_response:
+                  status: 404
+                  body: {{inline_string: '{{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table"}}'}}
+          http_filters:
+          - name: envoy.filters.http.router
+            typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
+"#
+    );
+    let path = dir.join("direct.yaml");
+    std::fs::write(&path, yaml)?;
+    let mut cmd = Command::new(envoy_bin);
+    cmd.arg("-c")
+        .arg(&path)
+        .args([
+            "--disable-hot-restart",
+            "--concurrency",
+            "2",
+            "--log-level",
+            "warn",
+        ])
+        .args(["--base-id", &(u32::from(port) % 10_000 + 1).to_string()])
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let child = proc::spawn(cmd, None, libc::SIGTERM)?;
+    let addr = format!("127.0.0.1:{port}");
+    for _ in 0..100 {
+        if http::get(&addr, "/").is_ok() {
+            return Ok((child, addr));
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    Err("the direct-response Envoy did not start".into())
+}
+
+/// One row of the table.
+#[derive(Debug, Clone)]
+struct Row {
+    workload: &'static str,
+    connections: u32,
+    what: &'static str,
+    m: Measured,
+    /// CPU µs per request: Envoy, sidecar, PostgreSQL.
+    cpu: [Option<f64>; 3],
+    round_trips: Option<f64>,
+}
+
+pub fn load() -> Result<()> {
+    install::wasm_target()?;
+    let bindir = install::postgres()?;
+    let envoy_bin = install::envoy()?;
+    wrk()?;
+    let artifacts = install::build(true, false)?;
+    let cluster = Cluster::start(&bindir, false)?;
+    cluster.psql(&std::fs::read_to_string(root().join("demo/demo.sql"))?)?;
+    eprintln!("xtask: loading the benchmark database (100,000 parents, 1,000,000 children)");
+    cluster.psql(SCHEMA)?;
+    let config = format!(
+        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{}\"\ndb-pool = 10\n",
+        cluster.uri("authenticator"),
+        crate::stack::DEMO_JWT_SECRET,
+    );
+    let start = || {
+        Stack::start(StackOptions {
+            config_text: Some(config.clone()),
+            api_port: Some(free_port()?),
+            ..StackOptions::new(
+                artifacts.wasm.clone(),
+                artifacts.sidecar.clone(),
+                envoy_bin.clone(),
+            )
+        })
+    };
+    // What the sidecar sends is captured on a stack of its own, whose connections log every
+    // statement (a role setting, read when a connection opens); the measured stack's do not.
+    cluster.psql("alter role authenticator set log_statement = 'all'")?;
+    let captured = {
+        let capture_stack = start()?;
+        let sidecar = format!("127.0.0.1:{}", capture_stack.sidecar_port);
+        capture(&capture_stack, &cluster, &sidecar)?
+    };
+    cluster.psql("alter role authenticator reset log_statement")?;
+    let stack = start()?;
+    let (sidecar_pid, envoy_pid) = match stack.pids().as_slice() {
+        [s, e, ..] => (*s, *e),
+        _ => return Err("the stack has no sidecar or Envoy process".into()),
+    };
+    let sidecar = format!("127.0.0.1:{}", stack.sidecar_port);
+    let postmaster = cluster.pid().unwrap_or(0);
+    let dir = temp_dir("load")?;
+    let secs = seconds();
+
+    let (mut direct, direct_addr) = direct_envoy(&envoy_bin, &dir)?;
+
+    let mut rows: Vec<Row> = Vec::new();
+    for &conns in &CONNECTIONS {
+        // The proxy ceiling.
+        let script = dir.join("direct.lua");
+        std::fs::write(&script, lua(&WORKLOADS[6]))?;
+        let envoy_cpu = cpu_us(&[direct.id()]);
+        let m = run_wrk(&direct_addr, &script, conns, secs)?;
+        let per = |us: u64| us as f64 / m.requests.max(1) as f64;
+        rows.push(Row {
+            workload: "Envoy direct_response",
+            connections: conns,
+            what: "proxy ceiling",
+            cpu: [Some(per(cpu_us(&[direct.id()]) - envoy_cpu)), None, None],
+            m,
+            round_trips: None,
+        });
+        let mut db_index = 0;
+        for w in WORKLOADS {
+            let script = dir.join("w.lua");
+            std::fs::write(&script, lua(w))?;
+            let before = [
+                cpu_us(&[envoy_pid]),
+                cpu_us(&[sidecar_pid]),
+                postgres_cpu_us(postmaster),
+            ];
+            let trips = round_trips(&sidecar);
+            let m = run_wrk(&stack.api, &script, conns, secs)?;
+            let after = [
+                cpu_us(&[envoy_pid]),
+                cpu_us(&[sidecar_pid]),
+                postgres_cpu_us(postmaster),
+            ];
+            let n = m.requests.max(1) as f64;
+            if m.unexpected > 0 && w.status < 300 {
+                eprintln!(
+                    "warning: {}: {} answers were not {}",
+                    w.name, m.unexpected, w.status
+                );
+            }
+            rows.push(Row {
+                workload: w.name,
+                connections: conns,
+                what: "pgmesh",
+                cpu: [0, 1, 2].map(|i| Some(after[i].saturating_sub(before[i]) as f64 / n)),
+                round_trips: Some(round_trips(&sidecar).saturating_sub(trips) as f64 / n),
+                m,
+            });
+            if !w.database {
+                continue;
+            }
+            let c = &captured[db_index];
+            db_index += 1;
+            for (what, pipelined) in [("ceiling A", false), ("ceiling B", true)] {
+                let script = dir.join("pg.sql");
+                std::fs::write(&script, pgbench_script(c, pipelined))?;
+                let run = run_pgbench(&cluster, &bindir, &script, conns, secs, &dir)?;
+                let n = run.measured.requests.max(1) as f64;
+                let trips = if pipelined {
+                    c.round_trips.max(1) as f64
+                } else {
+                    c.statements.len() as f64
+                };
+                rows.push(Row {
+                    workload: w.name,
+                    connections: conns,
+                    what,
+                    cpu: [None, None, Some(run.postgres_cpu_us as f64 / n)],
+                    m: run.measured,
+                    round_trips: Some(trips),
+                });
+            }
+        }
+    }
+    proc::stop(&mut direct, libc::SIGTERM);
+    report(&rows, &captured)?;
+    let _ = std::fs::remove_dir_all(&dir);
+    drop(stack);
+    drop(cluster);
+    Ok(())
+}
+
+fn report(rows: &[Row], captured: &[Captured]) -> Result<()> {
+    let find = |w: &str, c: u32, what: &str| {
+        rows.iter()
+            .find(|r| r.workload == w && r.connections == c && r.what == what)
+            .map(|r| r.m.rps)
+    };
+    let fmt = |v: Option<f64>, digits: usize| {
+        v.map_or_else(|| String::from("-"), |v| format!("{v:.digits$}"))
+    };
+    println!(
+        "\n| request | conns | run | req/s | p50 ms | p99 ms | Envoy µs/req | sidecar µs/req | PostgreSQL µs/req | PG round trips/req | × ceiling A | × ceiling B | × direct_response |"
+    );
+    println!("| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
+    let mut json = Vec::new();
+    for r in rows {
+        let ratio = |ceiling: Option<f64>| ceiling.filter(|c| *c > 0.0).map(|c| r.m.rps / c);
+        let (a, b, d) = if r.what == "pgmesh" {
+            (
+                ratio(find(r.workload, r.connections, "ceiling A")),
+                ratio(find(r.workload, r.connections, "ceiling B")),
+                ratio(find(
+                    "Envoy direct_response",
+                    r.connections,
+                    "proxy ceiling",
+                )),
+            )
+        } else {
+            (None, None, None)
+        };
+        println!(
+            "| {} | {} | {} | {:.0} | {:.2} | {:.2} | {} | {} | {} | {} | {} | {} | {} |",
+            r.workload,
+            r.connections,
+            r.what,
+            r.m.rps,
+            r.m.p50_ms,
+            r.m.p99_ms,
+            fmt(r.cpu[0], 1),
+            fmt(r.cpu[1], 1),
+            fmt(r.cpu[2], 1),
+            fmt(r.round_trips, 2),
+            fmt(a, 2),
+            fmt(b, 2),
+            fmt(d, 2),
+        );
+        json.push(serde_json::json!({
+            "request": r.workload,
+            "connections": r.connections,
+            "run": r.what,
+            "requests_per_second": r.m.rps,
+            "p50_ms": r.m.p50_ms,
+            "p99_ms": r.m.p99_ms,
+            "requests": r.m.requests,
+            "unexpected_answers": r.m.unexpected,
+            "cpu_us_per_request": {"envoy": r.cpu[0], "sidecar": r.cpu[1], "postgresql": r.cpu[2]},
+            "pg_round_trips_per_request": r.round_trips,
+            "ratio_to_ceiling_a": a,
+            "ratio_to_ceiling_b": b,
+            "ratio_to_direct_response": d,
+        }));
+    }
+    let statements: Vec<serde_json::Value> = WORKLOADS
+        .iter()
+        .filter(|w| w.database)
+        .zip(captured)
+        .map(|(w, c)| serde_json::json!({"request": w.name, "statements": c.statements, "round_trips": c.round_trips}))
+        .collect();
+    crate::bench::write_report(
+        "load",
+        &serde_json::json!({"seconds_per_run": seconds(), "rows": json, "captured": statements}),
+    )?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_parameters_become_literals_and_the_mark_a_variable() {
+        let p = parse_parameters("$1 = 'a, $2 = ''b''', $2 = NULL, $3 = '77777'");
+        assert_eq!(
+            p,
+            vec![
+                (1, "'a, $2 = ''b'''".to_string()),
+                (2, "NULL".to_string()),
+                (3, "'77777'".to_string())
+            ]
+        );
+        assert_eq!(
+            inline_parameters(
+                "select $1, $2, $3, $10",
+                &[
+                    (1, "'x'".into()),
+                    (3, "'{\"id\": 77777}'".into()),
+                    (10, "'t'".into())
+                ]
+            ),
+            "select 'x', $2, ('{\"id\": ' || :id || '}'), 't'"
+        );
+        let log = "2026 LOG:  statement: START TRANSACTION\n2026 LOG:  execute s1: select $1\n2026 DETAIL:  parameters: $1 = '77777'\n2026 LOG:  statement: COMMIT\n";
+        assert_eq!(
+            logged_statements(log),
+            vec!["START TRANSACTION", "select :id", "COMMIT"]
+        );
+    }
+}
