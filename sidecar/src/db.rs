@@ -173,6 +173,49 @@ pub async fn run(
     }
 }
 
+/// A request sent ahead of its answer. tokio-postgres sends a request on the first poll of its
+/// future, so polling each once, in order, pipelines them; the answers are awaited later (the
+/// second poll uses the task's waker). A future that finished on its first poll keeps its
+/// result here rather than being polled again.
+struct Ahead<'a, T> {
+    pending: Option<std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>>>,
+    ready: Option<T>,
+}
+
+impl<'a, T> Ahead<'a, T> {
+    fn send(future: impl std::future::Future<Output = T> + Send + 'a) -> Self {
+        let mut future: std::pin::Pin<Box<dyn std::future::Future<Output = T> + Send + 'a>> =
+            Box::pin(future);
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        match future.as_mut().poll(&mut cx) {
+            std::task::Poll::Ready(v) => Ahead {
+                pending: None,
+                ready: Some(v),
+            },
+            std::task::Poll::Pending => Ahead {
+                pending: Some(future),
+                ready: None,
+            },
+        }
+    }
+
+    /// Whether the answer came with the first poll (nothing was sent).
+    fn is_ready(&self) -> bool {
+        self.ready.is_some()
+    }
+
+    /// The answer; `None` once it was taken.
+    async fn answer(&mut self) -> Option<T> {
+        match (self.ready.take(), self.pending.take()) {
+            (Some(v), _) => Some(v),
+            (None, Some(f)) => Some(f.await),
+            (None, None) => None,
+        }
+    }
+}
+
+type PgResult<T> = Result<T, tokio_postgres::Error>;
+
 async fn stream_read(
     pool: &Pool,
     config: &Config,
@@ -180,44 +223,147 @@ async fn stream_read(
     head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
     body: &mpsc::Sender<io::Result<Bytes>>,
 ) -> Result<(), ApiError> {
-    let h = &request.handoff;
-    let mut client = pool.get().await.map_err(pool_error)?;
-    let auth = h.authenticated;
+    let client = pool.get().await.map_err(pool_error)?;
     if client.statement_cache.size() > STATEMENT_CACHE_MAX {
         client.statement_cache.clear();
     }
-    // A Transaction rolls back when dropped, so a request cancelled half-way (client gone)
-    // never leaves its transaction open on a pooled connection.
-    let tx = client
-        .build_transaction()
-        .isolation_level(tokio_postgres::IsolationLevel::ReadCommitted)
-        .read_only(h.read_only)
-        .start()
+    let mut open = false;
+    let result = transaction(&client, config, request, head, body, &mut open).await;
+    match result {
+        Ok(Ended::Done) if !open => Ok(()),
+        Ok(Ended::ClientGone) => {
+            // Keep this connection out of the pool: the cancel could reach its next statement.
+            let _ = deadpool_postgres::Object::take(client);
+            Ok(())
+        }
+        other => {
+            // The transaction may still be open (an error before its end): roll it back, or
+            // drop the connection if even that fails.
+            if open && client.batch_execute("ROLLBACK").await.is_err() {
+                let _ = deadpool_postgres::Object::take(client);
+            }
+            match other {
+                Ok(_) => Err(ApiError::Internal(String::from(
+                    "the transaction did not end",
+                ))),
+                Err(e) => Err(e),
+            }
+        }
+    }
+}
+
+enum Ended {
+    Done,
+    ClientGone,
+}
+
+/// One request's transaction, in as few round trips as the statements allow: `BEGIN`, the
+/// settings, the pre-request function and the main statement go out together (pipelined), and
+/// for a read-only transaction its `COMMIT` too; a write's `COMMIT` follows its checks. A main
+/// statement not yet prepared on this connection is prepared after the settings (its names are
+/// resolved as the request's role), which costs one more round trip the first time.
+/// `open` says whether the transaction may still be open when this returns.
+async fn transaction(
+    client: &deadpool_postgres::Object,
+    config: &Config,
+    request: &Request,
+    head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
+    body: &mpsc::Sender<io::Result<Bytes>>,
+    open: &mut bool,
+) -> Result<Ended, ApiError> {
+    let h = &request.handoff;
+    let auth = h.authenticated;
+    let pg = |e: tokio_postgres::Error| pg_error(&e, auth);
+    let settings = settings_statement_of(config, request);
+    let settings_prepared = client.prepare_cached(&settings.sql).await.map_err(pg)?;
+    let settings_params: Vec<TextParam> = settings
+        .params
+        .iter()
+        .map(|p| TextParam(p.as_deref()))
+        .collect();
+    let settings_refs: Vec<&(dyn ToSql + Sync)> = settings_params
+        .iter()
+        .map(|p| p as &(dyn ToSql + Sync))
+        .collect();
+    let begin_sql = if h.read_only {
+        "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"
+    } else {
+        "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE"
+    };
+    let pre_sql = config
+        .db_pre_request
+        .as_ref()
+        .map(|f| format!("select {}()", qualified_function(f)));
+
+    *open = true;
+    let mut begin = Ahead::send(client.batch_execute(begin_sql));
+    let mut set = Ahead::send(client.query(&settings_prepared, &settings_refs));
+    let mut pre = pre_sql
+        .as_deref()
+        .map(|sql| Ahead::send(client.batch_execute(sql)));
+    // Prepared already on this connection: ready at once, nothing sent. Otherwise its Parse
+    // goes out now, after the settings.
+    let mut prepare = Ahead::send(client.prepare_cached(&h.sql));
+    let mut trips = 1;
+    // Errors in order: the first failure is the one to report.
+    let preamble = async |begin: &mut Ahead<'_, PgResult<()>>,
+                          set: &mut Ahead<'_, PgResult<Vec<tokio_postgres::Row>>>,
+                          pre: &mut Option<Ahead<'_, PgResult<()>>>|
+           -> Result<(), ApiError> {
+        if let Some(r) = begin.answer().await {
+            r.map_err(pg)?;
+        }
+        if let Some(r) = set.answer().await {
+            r.map_err(pg)?;
+        }
+        if let Some(Some(r)) = match pre.as_mut() {
+            Some(p) => Some(p.answer().await),
+            None => None,
+        } {
+            r.map_err(pg)?;
+        }
+        Ok(())
+    };
+    if !prepare.is_ready() {
+        preamble(&mut begin, &mut set, &mut pre).await?;
+        trips += 1;
+    }
+    let main = prepare
+        .answer()
         .await
-        .map_err(|e| pg_error(&e, auth))?;
-    round_trips(1);
-    prepare_request(&tx, config, request).await?;
-    // The planner's estimate is needed for the head, so it runs before the main query.
+        .ok_or_else(|| ApiError::Internal(String::from("the statement was not prepared")))?
+        .map_err(pg)?;
+    // The planner's estimate (planned and estimated counts) is needed before the head.
     let planned = if h.explain_sql.is_empty() {
         None
     } else {
-        planned_rows(&tx, h).await?
+        preamble(&mut begin, &mut set, &mut pre).await?;
+        trips += 1;
+        planned_rows(client, h).await?
     };
-    let prepared = tx
-        .prepare_cached(&h.sql)
+    let mut query =
+        Ahead::send(client.query_raw(&main, h.params.iter().map(|p| TextParam(p.as_deref()))));
+    // A read-only transaction ends the same way whatever its result: its end goes out now.
+    let end_sql = if h.rollback { "ROLLBACK" } else { "COMMIT" };
+    let mut end = h
+        .read_only
+        .then(|| Ahead::send(client.batch_execute(end_sql)));
+    if end.is_some() {
+        *open = false;
+    }
+    preamble(&mut begin, &mut set, &mut pre).await?;
+    let rows = query
+        .answer()
         .await
-        .map_err(|e| pg_error(&e, auth))?;
-    round_trips(1);
-    let rows = tx
-        .query_raw(&prepared, h.params.iter().map(|p| TextParam(p.as_deref())))
-        .await
-        .map_err(|e| pg_error(&e, auth))?;
+        .ok_or_else(|| ApiError::Internal(String::from("the query was not sent")))?;
+    let rows = rows.map_err(pg)?;
+    round_trips(trips);
     futures_util::pin_mut!(rows);
     let first = rows
         .next()
         .await
         .ok_or_else(|| ApiError::Internal(String::from("the read returned no row")))?
-        .map_err(|e| pg_error(&e, auth))?;
+        .map_err(pg)?;
     let internal = |e: tokio_postgres::Error| ApiError::Internal(e.to_string());
     let page_total = first
         .try_get::<_, i64>("page_total")
@@ -253,10 +399,10 @@ async fn stream_read(
         )?,
     };
     let csv_header: Option<&str> = first.try_get("csv_header").map_err(internal)?;
-    let (open, separator, close) = h.shape.assembly.framing(csv_header.unwrap_or(""));
+    let (opening, separator, closing) = h.shape.assembly.framing(csv_header.unwrap_or(""));
 
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    buf.extend_from_slice(open.as_bytes());
+    buf.extend_from_slice(opening.as_bytes());
     if let Some(text) = first.try_get::<_, Option<&str>>("body").map_err(internal)? {
         buf.extend_from_slice(text.as_bytes());
     }
@@ -286,36 +432,38 @@ async fn stream_read(
                 gone = sender.send(Ok(value)).is_err();
             }
             if gone || body.send(Ok(buf.split().freeze())).await.is_err() {
-                // The client went away: stop the query, and keep this connection out of the
-                // pool (the cancel could otherwise reach its next statement).
-                let token = tx.cancel_token();
-                drop(tx);
-                let _ = token.cancel_query(tokio_postgres::NoTls).await;
-                let _ = deadpool_postgres::Object::take(client);
-                return Ok(());
+                // The client went away: stop the query; the caller keeps this connection out
+                // of the pool.
+                let _ = client
+                    .cancel_token()
+                    .cancel_query(tokio_postgres::NoTls)
+                    .await;
+                return Ok(Ended::ClientGone);
             }
         }
     }
-    buf.extend_from_slice(close.as_bytes());
+    buf.extend_from_slice(closing.as_bytes());
     // A single value over no rows (a function's result, filtered away) is JSON's null.
     if h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void {
         buf.extend_from_slice(b"null");
     }
-    round_trips(1);
-    let ended = if h.rollback {
-        // Deferred constraints are checked first, so that their errors still surface.
-        match tx.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await {
-            Ok(()) => tx.rollback().await,
-            Err(e) => return Err(pg_error(&e, auth)),
+    let ended = match end.as_mut() {
+        Some(end) => end.answer().await.unwrap_or(Ok(())),
+        None => {
+            round_trips(1);
+            if h.rollback {
+                // Deferred constraints are checked first, so that their errors still surface.
+                match client.batch_execute("SET CONSTRAINTS ALL IMMEDIATE").await {
+                    Ok(()) => client.batch_execute("ROLLBACK").await,
+                    Err(e) => Err(e),
+                }
+            } else {
+                client.batch_execute("COMMIT").await
+            }
         }
-    } else {
-        tx.commit().await
     };
-    if let Err(e) = ended {
-        // The connection's state is unknown: take it out of the pool rather than reuse it.
-        let _ = deadpool_postgres::Object::take(client);
-        return Err(pg_error(&e, auth));
-    }
+    ended.map_err(pg)?;
+    *open = false;
     match (head_value, head.take()) {
         (Some(mut value), Some(sender)) => {
             value.body = Some(buf.freeze());
@@ -325,17 +473,12 @@ async fn stream_read(
             let _ = body.send(Ok(buf.freeze())).await;
         }
     }
-    Ok(())
+    Ok(Ended::Done)
 }
 
-/// The request's settings and the pre-request function, inside the transaction.
-async fn prepare_request(
-    tx: &deadpool_postgres::Transaction<'_>,
-    config: &Config,
-    request: &Request,
-) -> Result<(), ApiError> {
+/// The request's settings (`set_config(…)` for each), as PostgREST sets them.
+fn settings_statement_of(config: &Config, request: &Request) -> sql_engine::sql::Statement {
     let h = &request.handoff;
-    let auth = h.authenticated;
     let search_path = std::iter::once(h.schema.as_str())
         .chain(config.db_extra_search_path.iter().map(String::as_str))
         .map(quote_ident)
@@ -370,28 +513,12 @@ async fn prepare_request(
             .iter()
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    let st = settings_statement(settings);
-    let prepared = tx
-        .prepare_cached(&st.sql)
-        .await
-        .map_err(|e| pg_error(&e, auth))?;
-    let params: Vec<TextParam> = st.params.iter().map(|p| TextParam(p.as_deref())).collect();
-    let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    tx.query(&prepared, &refs)
-        .await
-        .map_err(|e| pg_error(&e, auth))?;
-    round_trips(1);
-    if let Some(pre) = &config.db_pre_request {
-        tx.batch_execute(&format!("select {}()", qualified_function(pre)))
-            .await
-            .map_err(|e| pg_error(&e, auth))?;
-    }
-    Ok(())
+    settings_statement(settings)
 }
 
 /// The planner's row estimate for the count query: `[0]."Plan"."Plan Rows"` of its EXPLAIN.
 async fn planned_rows(
-    tx: &deadpool_postgres::Transaction<'_>,
+    client: &deadpool_postgres::Object,
     h: &Handoff,
 ) -> Result<Option<i64>, ApiError> {
     let params: Vec<TextParam> = h
@@ -400,7 +527,7 @@ async fn planned_rows(
         .map(|p| TextParam(p.as_deref()))
         .collect();
     let refs: Vec<&(dyn ToSql + Sync)> = params.iter().map(|p| p as &(dyn ToSql + Sync)).collect();
-    let row = tx
+    let row = client
         .query_one(&h.explain_sql, &refs)
         .await
         .map_err(|e| pg_error(&e, h.authenticated))?;

@@ -416,14 +416,23 @@ fn logged_statements(log: &str) -> Vec<String> {
 fn capture(stack: &Stack, cluster: &Cluster, sidecar: &str) -> Result<Vec<Captured>> {
     let mut captured = Vec::new();
     for w in WORKLOADS.iter().filter(|w| w.database) {
-        let before = std::fs::metadata(cluster.log_path())?.len() as usize;
-        let trips = round_trips(sidecar);
         let path = w.path.replace("{id}", MARK);
         let body = w.body.map(|b| b.replace("{id}", MARK)).unwrap_or_default();
-        let r = http::request_with_body(&stack.api, w.method, &path, w.headers, body.as_bytes())?;
-        if r.status != w.status {
-            return Err(format!("{}: {} {}", w.name, r.status, r.body).into());
-        }
+        let send = || -> Result<()> {
+            let r =
+                http::request_with_body(&stack.api, w.method, &path, w.headers, body.as_bytes())?;
+            if r.status != w.status {
+                return Err(format!("{}: {} {}", w.name, r.status, r.body).into());
+            }
+            Ok(())
+        };
+        // The first request prepares its statement on the connection; the second shows the
+        // steady state.
+        send()?;
+        std::thread::sleep(Duration::from_millis(100));
+        let before = std::fs::metadata(cluster.log_path())?.len() as usize;
+        let trips = round_trips(sidecar);
+        send()?;
         std::thread::sleep(Duration::from_millis(200));
         let log = std::fs::read(cluster.log_path())?;
         let text = String::from_utf8_lossy(log.get(before..).unwrap_or_default()).into_owned();
