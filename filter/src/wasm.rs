@@ -424,6 +424,13 @@ impl Request {
                 });
                 Action::Pause
             }
+            #[cfg(feature = "bench-local")]
+            Decision::Forward { remove, set } => {
+                // Benchmark build: the work is done; answer here instead of forwarding.
+                std::hint::black_box((remove, set));
+                self.respond(204, &[], "")
+            }
+            #[cfg(not(feature = "bench-local"))]
             Decision::Forward { remove, set } => {
                 for name in &remove {
                     if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
@@ -445,6 +452,10 @@ impl Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
+        if cfg!(feature = "passthrough") {
+            // Benchmark build: the cost of a wasm filter that does nothing.
+            return Action::Continue;
+        }
         // Header values may hold any byte Envoy lets through (obs-text); read them as bytes.
         let Ok(raw) = hostcalls::get_map_bytes(MapType::HttpRequestHeaders) else {
             return self.internal_error("cannot read request headers");

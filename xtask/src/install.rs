@@ -127,34 +127,38 @@ pub struct Artifacts {
     pub sidecar: PathBuf,
 }
 
+fn cargo() -> Command {
+    let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
+    c.current_dir(root());
+    c
+}
+
+/// Builds the filter (release, wasm32-wasip1) with `features` and keeps it as
+/// `target/pgmesh-wasm/<name>`. Every variant builds to the same output path, so each is copied
+/// away before the next.
+pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
+    let target = root().join("target");
+    let keep = target.join("pgmesh-wasm");
+    std::fs::create_dir_all(&keep)?;
+    let mut c = cargo();
+    c.args([
+        "build",
+        "--release",
+        "--target",
+        "wasm32-wasip1",
+        "-p",
+        "pgmesh-filter",
+    ])
+    .args(features);
+    run(&mut c)?;
+    let p = keep.join(name);
+    std::fs::copy(target.join("wasm32-wasip1/release/pgmesh_filter.wasm"), &p)?;
+    Ok(p)
+}
+
 /// Builds the filter (release, wasm32-wasip1) and the sidecar.
 pub fn build(release_sidecar: bool, with_crash_variant: bool) -> Result<Artifacts> {
     let target = root().join("target");
-    let wasm_out = target.join("wasm32-wasip1/release/pgmesh_filter.wasm");
-    let keep = target.join("pgmesh-wasm");
-    std::fs::create_dir_all(&keep)?;
-    let cargo = || {
-        let mut c = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        c.current_dir(root());
-        c
-    };
-    // Both variants build to the same output path, so each is copied away before the next.
-    let build_wasm = |features: &[&str], name: &str| -> Result<PathBuf> {
-        let mut c = cargo();
-        c.args([
-            "build",
-            "--release",
-            "--target",
-            "wasm32-wasip1",
-            "-p",
-            "pgmesh-filter",
-        ])
-        .args(features);
-        run(&mut c)?;
-        let p = keep.join(name);
-        std::fs::copy(&wasm_out, &p)?;
-        Ok(p)
-    };
     let wasm_crash = if with_crash_variant {
         Some(build_wasm(
             &["--features", "test-crash"],

@@ -663,17 +663,18 @@ pub fn load() -> Result<()> {
         cluster.uri("authenticator"),
         crate::stack::DEMO_JWT_SECRET,
     );
-    let start = || {
+    let start_with = |wasm: &Path| {
         Stack::start(StackOptions {
             config_text: Some(config.clone()),
             api_port: Some(free_port()?),
             ..StackOptions::new(
-                artifacts.wasm.clone(),
+                wasm.to_path_buf(),
                 artifacts.sidecar.clone(),
                 envoy_bin.clone(),
             )
         })
     };
+    let start = || start_with(&artifacts.wasm);
     // What the sidecar sends is captured on a stack of its own, whose connections log every
     // statement (a role setting, read when a connection opens); the measured stack's do not.
     cluster.psql("alter role authenticator set log_statement = 'all'")?;
@@ -769,14 +770,86 @@ pub fn load() -> Result<()> {
         }
     }
     proc::stop(&mut direct, libc::SIGTERM);
-    report(&rows, &captured)?;
-    let _ = std::fs::remove_dir_all(&dir);
     drop(stack);
+    let filter_rows = filter_cost(&start_with, &dir, secs)?;
+    report(&rows, &captured, &filter_rows)?;
+    let _ = std::fs::remove_dir_all(&dir);
     drop(cluster);
     Ok(())
 }
 
-fn report(rows: &[Row], captured: &[Captured]) -> Result<()> {
+/// Envoy's CPU per request with the filter doing all its work (authenticate, parse, plan,
+/// sign) and then answering itself, against the same Envoy with a wasm filter that does
+/// nothing (its request answered by `direct_response`): the difference is the filter's own
+/// cost.
+fn filter_cost(
+    start_with: &dyn Fn(&Path) -> Result<Stack>,
+    dir: &Path,
+    secs: u64,
+) -> Result<Vec<FilterRow>> {
+    let local = install::build_wasm(
+        &["--features", "bench-local"],
+        "pgmesh_filter_bench_local.wasm",
+    )?;
+    let passthrough = install::build_wasm(
+        &["--features", "passthrough"],
+        "pgmesh_filter_passthrough.wasm",
+    )?;
+    let token: &'static str = Box::leak(
+        crate::hs256_token(
+            crate::stack::DEMO_JWT_SECRET,
+            &serde_json::json!({"role": "web_anon"}),
+        )
+        .into_boxed_str(),
+    );
+    let bearer: &'static str = Box::leak(format!("Bearer {token}").into_boxed_str());
+    let header: &'static [(&'static str, &'static str)] =
+        Box::leak(vec![("Authorization", bearer)].into_boxed_slice());
+    let cases = [
+        ("GET one row, anonymous", &[][..]),
+        ("GET one row, HS256 JWT (verified every time)", header),
+    ];
+    let mut out = Vec::new();
+    let per_request = |wasm: &Path| -> Result<Vec<f64>> {
+        let stack = start_with(wasm)?;
+        let envoy = stack.pids().get(1).copied().unwrap_or(0);
+        let mut v = Vec::new();
+        for &conns in &CONNECTIONS {
+            for (_, headers) in &cases {
+                let w = Workload {
+                    name: "filter cost",
+                    method: "GET",
+                    path: "/parents?id=eq.{id}",
+                    body: None,
+                    headers,
+                    status: 200,
+                    database: false,
+                };
+                let script = dir.join("filter.lua");
+                std::fs::write(&script, lua(&w))?;
+                let before = cpu_us(&[envoy]);
+                let m = run_wrk(&stack.api, &script, conns, secs)?;
+                v.push((cpu_us(&[envoy]) - before) as f64 / m.requests.max(1) as f64);
+            }
+        }
+        Ok(v)
+    };
+    let with_filter = per_request(&local)?;
+    let without = per_request(&passthrough)?;
+    let mut i = 0;
+    for &conns in &CONNECTIONS {
+        for (name, _) in &cases {
+            let (a, b) = (with_filter[i], without[i]);
+            out.push((name.to_string(), conns, a, b, a - b));
+            i += 1;
+        }
+    }
+    Ok(out)
+}
+
+type FilterRow = (String, u32, f64, f64, f64);
+
+fn report(rows: &[Row], captured: &[Captured], filter_rows: &[FilterRow]) -> Result<()> {
     let find = |w: &str, c: u32, what: &str| {
         rows.iter()
             .find(|r| r.workload == w && r.connections == c && r.what == what)
@@ -843,9 +916,28 @@ fn report(rows: &[Row], captured: &[Captured]) -> Result<()> {
         .zip(captured)
         .map(|(w, c)| serde_json::json!({"request": w.name, "statements": c.statements, "round_trips": c.round_trips}))
         .collect();
+    println!(
+        "\nThe filter's own cost: Envoy CPU per request with the filter doing all its work and answering itself, against a pass-through wasm filter\n"
+    );
+    println!("| request | conns | with the filter µs/req | pass-through µs/req | filter's own cost µs/req |");
+    println!("| --- | ---: | ---: | ---: | ---: |");
+    let mut filter_json = Vec::new();
+    for (name, conns, with, without, cost) in filter_rows {
+        println!("| {name} | {conns} | {with:.1} | {without:.1} | {cost:.1} |");
+        filter_json.push(serde_json::json!({
+            "request": name, "connections": conns,
+            "envoy_cpu_us_with_filter": with, "envoy_cpu_us_pass_through": without,
+            "filter_cost_us": cost,
+        }));
+    }
     crate::bench::write_report(
         "load",
-        &serde_json::json!({"seconds_per_run": seconds(), "rows": json, "captured": statements}),
+        &serde_json::json!({
+            "seconds_per_run": seconds(),
+            "rows": json,
+            "captured": statements,
+            "filter_cost": filter_json,
+        }),
     )?;
     Ok(())
 }
