@@ -58,6 +58,23 @@ fn demo_bed() -> Result<(std::path::PathBuf, install::Artifacts, Cluster)> {
     Ok((envoy_bin, artifacts, cluster))
 }
 
+/// The stack over a benchmark cluster, with the anonymous role only.
+fn anonymous_stack(
+    cluster: &Cluster,
+    artifacts: install::Artifacts,
+    envoy_bin: std::path::PathBuf,
+) -> Result<Stack> {
+    let config = format!(
+        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\n",
+        cluster.uri("authenticator")
+    );
+    Stack::start(StackOptions {
+        config_text: Some(config),
+        api_port: Some(crate::free_port()?),
+        ..StackOptions::new(artifacts.wasm, artifacts.sidecar, envoy_bin)
+    })
+}
+
 pub fn stream() -> Result<()> {
     let (envoy_bin, artifacts, cluster) = demo_bed()?;
     cluster.psql(&format!(
@@ -68,15 +85,7 @@ pub fn stream() -> Result<()> {
         .psql("select sum(length(row_to_json(t)::text)) + (count(*) - 1) * 4 + 2 from (select * from api.million order by id) t")?
         .trim()
         .parse()?;
-    let config = format!(
-        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\n",
-        cluster.uri("authenticator")
-    );
-    let stack = Stack::start(StackOptions {
-        config_text: Some(config),
-        api_port: Some(crate::free_port()?),
-        ..StackOptions::new(artifacts.wasm, artifacts.sidecar, envoy_bin)
-    })?;
+    let stack = anonymous_stack(&cluster, artifacts, envoy_bin)?;
     let pids = stack.pids();
     let (sidecar, envoy) = match pids.as_slice() {
         [s, e, ..] => (*s, *e),
@@ -381,15 +390,7 @@ pub fn body() -> Result<()> {
         "create table api.bulk (id int primary key, name text, value int, note text); \
          grant select, insert on api.bulk to web_anon;",
     )?;
-    let config = format!(
-        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\n",
-        cluster.uri("authenticator")
-    );
-    let stack = Stack::start(StackOptions {
-        config_text: Some(config),
-        api_port: Some(crate::free_port()?),
-        ..StackOptions::new(artifacts.wasm, artifacts.sidecar, envoy_bin)
-    })?;
+    let stack = anonymous_stack(&cluster, artifacts, envoy_bin)?;
     let (sidecar, envoy) = match stack.pids().as_slice() {
         [s, e, ..] => (*s, *e),
         _ => return Err("the stack has no sidecar or Envoy process".into()),
