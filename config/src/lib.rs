@@ -39,6 +39,8 @@ pub struct Config {
     pub db_pre_request: Option<String>,
     /// `pgmesh-max-body-bytes`: larger request bodies get 413.
     pub max_body_bytes: u64,
+    /// `jwt-cache-max-entries` (PostgREST's default 1000).
+    pub jwt_cache_max_entries: u64,
     /// `NOTIFY` channel for reloads, when enabled.
     pub db_channel: Option<String>,
     /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
@@ -151,6 +153,7 @@ const BUILT: &[&str] = &[
     "server-host",
     "server-port",
     "log-level",
+    "jwt-cache-max-entries",
     "pgmesh-max-body-bytes",
 ];
 
@@ -449,6 +452,9 @@ fn from_map(
         db_tx_end,
         db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
         db_pre_request: get("db-pre-request").map(String::from),
+        jwt_cache_max_entries: get("jwt-cache-max-entries")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(1000),
         max_body_bytes: match get("pgmesh-max-body-bytes") {
             None => sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
             Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
@@ -492,6 +498,7 @@ impl Config {
             schema_poll_ms: 1000,
             db_tx_end: self.db_tx_end,
             max_body_bytes: self.max_body_bytes,
+            jwt_cache_max_entries: self.jwt_cache_max_entries,
         }
     }
 

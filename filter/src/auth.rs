@@ -29,6 +29,46 @@ fn bearer(authorization: &str) -> Option<&str> {
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
 }
 
+/// Tokens whose signature was verified, with their claims: a repeated token skips the HMAC
+/// and the decoding (its times are still checked on every request). Bounded: when full, it
+/// starts again empty.
+#[derive(Debug, Default)]
+pub struct TokenCache {
+    entries: std::collections::HashMap<String, Map<String, Value>>,
+    max: usize,
+}
+
+impl TokenCache {
+    pub fn new(max: usize) -> Self {
+        TokenCache {
+            entries: std::collections::HashMap::new(),
+            max,
+        }
+    }
+
+    fn get(&self, token: &str) -> Option<Map<String, Value>> {
+        self.entries.get(token).cloned()
+    }
+
+    fn insert(&mut self, token: &str, claims: &Map<String, Value>) {
+        if self.max == 0 {
+            return;
+        }
+        if self.entries.len() >= self.max {
+            self.entries.clear();
+        }
+        self.entries.insert(token.to_string(), claims.clone());
+    }
+
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.entries.is_empty()
+    }
+}
+
 /// Authenticates a request from its `Authorization` header at `now_s` (Unix seconds).
 pub fn authenticate(
     authorization: Option<&str>,
@@ -37,10 +77,32 @@ pub fn authenticate(
     role_path: &RoleClaimPath,
     now_s: f64,
 ) -> Result<Identity, ApiError> {
+    authenticate_cached(authorization, key, settings, role_path, now_s, None)
+}
+
+/// [`authenticate`], remembering verified tokens in `cache`.
+pub fn authenticate_cached(
+    authorization: Option<&str>,
+    key: Option<&Hs256Key>,
+    settings: &ApiSettings,
+    role_path: &RoleClaimPath,
+    now_s: f64,
+    cache: Option<&std::cell::RefCell<TokenCache>>,
+) -> Result<Identity, ApiError> {
     let Some(token) = authorization.and_then(bearer) else {
         return anonymous(settings);
     };
-    let claims = verify(token, key)?;
+    let cached = cache.and_then(|c| c.try_borrow().ok().and_then(|c| c.get(token)));
+    let claims = match cached {
+        Some(claims) => claims,
+        None => {
+            let claims = verify(token, key)?;
+            if let Some(mut c) = cache.and_then(|c| c.try_borrow_mut().ok()) {
+                c.insert(token, &claims);
+            }
+            claims
+        }
+    };
     validate_claims(&claims, settings, now_s)?;
     let claims_value = Value::Object(claims);
     let role = match role_path.find(&claims_value) {
@@ -96,9 +158,13 @@ fn verify(token: &str, key: Option<&Hs256Key>) -> Result<Map<String, Value>, Api
         return Err(decode_err("Wrong or unsupported encoding algorithm"));
     }
     let signed = token.rsplit_once('.').map(|(s, _)| s).unwrap_or("");
-    let valid = Hs256Signature::try_from_slice(untrusted.signature_bytes())
-        .map(|sig| Hs256.verify_signature(&sig, key, signed.as_bytes()))
-        .unwrap_or(false);
+    // jwt-compact's `try_from_slice` panics on a signature of the wrong length (it builds a
+    // fixed-size array from the slice): check the length first. An HS256 MAC is 32 bytes.
+    let bytes = untrusted.signature_bytes();
+    let valid = bytes.len() == 32
+        && Hs256Signature::try_from_slice(bytes)
+            .map(|sig| Hs256.verify_signature(&sig, key, signed.as_bytes()))
+            .unwrap_or(false);
     if !valid {
         return Err(decode_err("JWT cryptographic operation failed"));
     }
@@ -165,6 +231,51 @@ pub fn hs256_key(secret: &str) -> Hs256Key {
 }
 
 #[cfg(test)]
+mod cache_tests {
+    use super::*;
+
+    #[test]
+    fn a_cached_token_is_still_checked_for_expiry_and_the_cache_is_bounded() {
+        let key = hs256_key("reallyreallyreallyreallyverysafe");
+        let settings = ApiSettings::from_json(
+            br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
+        )
+        .unwrap_or_else(|e| unreachable!("{e}"));
+        let path = RoleClaimPath::parse("$.role").unwrap_or_else(|e| unreachable!("{e}"));
+        let token = |exp: u64| {
+            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(br#"{"alg":"HS256","typ":"JWT"}"#);
+            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+                .encode(format!(r#"{{"role":"web_user","exp":{exp}}}"#));
+            let signed = format!("{header}.{payload}");
+            let sig = Hs256.sign(&key, signed.as_bytes());
+            format!(
+                "Bearer {signed}.{}",
+                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig.as_bytes())
+            )
+        };
+        let cache = std::cell::RefCell::new(TokenCache::new(2));
+        let t = token(1_000);
+        let auth = |t: &str, now: f64| {
+            authenticate_cached(Some(t), Some(&key), &settings, &path, now, Some(&cache))
+                .map(|i| i.role)
+                .map_err(|e| e.code())
+        };
+        assert_eq!(auth(&t, 900.0), Ok("web_user".into()));
+        assert_eq!(cache.borrow().len(), 1);
+        assert_eq!(auth(&t, 900.0), Ok("web_user".into()));
+        // Expired later: the cached token is refused all the same.
+        assert_eq!(auth(&t, 2_000.0), Err("PGRST303".into()));
+        // A forged token never enters the cache.
+        let forged = format!("{}x", t.trim_end_matches('A'));
+        assert!(auth(&forged, 900.0).is_err());
+        assert_eq!(auth(&token(1_001), 900.0), Ok("web_user".into()));
+        assert_eq!(auth(&token(1_002), 900.0), Ok("web_user".into()));
+        assert!(cache.borrow().len() <= 2);
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
     use jwt_compact::{AlgorithmExt, Claims, Header};
@@ -183,6 +294,7 @@ mod tests {
             schema_poll_ms: 1000,
             db_tx_end: Default::default(),
             max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
+            jwt_cache_max_entries: 1000,
         }
     }
 

@@ -24,6 +24,8 @@ pub struct FilterState {
     pub jwt_key: Option<Hs256Key>,
     pub handoff_key: Vec<u8>,
     pub schema: Option<Rc<SchemaCache>>,
+    /// Verified tokens (`jwt-cache-max-entries`).
+    pub tokens: std::cell::RefCell<auth::TokenCache>,
 }
 
 impl FilterState {
@@ -36,6 +38,7 @@ impl FilterState {
     ) -> Result<Self, String> {
         let settings = ApiSettings::from_json(config_json)?;
         let role_path = RoleClaimPath::parse(&settings.jwt_role_claim_key)?;
+        let tokens = usize::try_from(settings.jwt_cache_max_entries).unwrap_or(usize::MAX);
         let handoff_key = handoff_key.filter(|k| k.len() >= 32).ok_or(
             "PGMESH_HANDOFF_KEY must be set in the VM environment (at least 32 characters)",
         )?;
@@ -47,6 +50,7 @@ impl FilterState {
                 .map(|s| auth::hs256_key(&s)),
             handoff_key: handoff_key.into_bytes(),
             schema: None,
+            tokens: std::cell::RefCell::new(auth::TokenCache::new(tokens)),
         })
     }
 }
@@ -120,12 +124,13 @@ pub fn decide(state: &FilterState, req: &Incoming<'_>) -> Decision {
 }
 
 fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, ApiError> {
-    let identity = auth::authenticate(
+    let identity = auth::authenticate_cached(
         header(req.headers, "authorization"),
         state.jwt_key.as_ref(),
         &state.settings,
         &state.role_path,
         req.now_ms as f64 / 1000.0,
+        Some(&state.tokens),
     )?;
     let cache = state
         .schema

@@ -29,6 +29,13 @@ pub struct ApiSettings {
     /// Request bodies larger than this get 413 (`pgmesh-max-body-bytes`).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// `jwt-cache-max-entries`: verified tokens each filter VM keeps (0: none).
+    #[serde(default = "default_jwt_cache_max_entries")]
+    pub jwt_cache_max_entries: u64,
+}
+
+fn default_jwt_cache_max_entries() -> u64 {
+    1000
 }
 
 /// The default limit on request bodies: 100 MiB.

@@ -42,6 +42,7 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
         schema_poll_ms: 2000,
         db_tx_end: Default::default(),
         max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
+        jwt_cache_max_entries: 1000,
     }
 }
 

@@ -35,6 +35,7 @@ fn settings() -> ApiSettings {
         schema_poll_ms: 1000,
         db_tx_end: Default::default(),
         max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
+        jwt_cache_max_entries: 1000,
     }
 }
 

@@ -1,6 +1,6 @@
 //! JWT in the filter: role switch, anonymous role, and rejections that never reach PostgreSQL.
 
-use pgmesh_e2e::{get_with, marker, now_s, pg_log_count, token};
+use pgmesh_e2e::{get, get_with, marker, now_s, pg_log_count, token};
 use serde_json::json;
 
 #[test]
@@ -114,4 +114,22 @@ fn authenticated_role_without_privilege_gets_403_unknown_role_401() {
     let r = get_with("/films", &[("Authorization", &format!("Bearer {ghost}"))]);
     assert_eq!(r.status, 401, "{r:?}");
     assert_eq!(r.json()["code"], "22023");
+}
+
+#[test]
+fn a_signature_of_the_wrong_length_is_refused_without_crashing_the_filter() {
+    let t = token(json!({"role": "web_user"}));
+    let (signed, _) = t.rsplit_once('.').unwrap();
+    // 33 bytes of signature: jwt-compact would panic building a 32-byte array from it.
+    let forged = format!("{signed}.{}", "A".repeat(44));
+    for _ in 0..4 {
+        let r = get_with(
+            "/films?select=id&id=eq.1",
+            &[("Authorization", &format!("Bearer {forged}"))],
+        );
+        assert_eq!(r.status, 401, "{r:?}");
+        assert_eq!(r.json()["code"], "PGRST301");
+        let r = get("/films?select=id&id=eq.1");
+        assert_eq!((r.status, r.body.as_str()), (200, r#"[{"id":1}]"#), "{r:?}");
+    }
 }
