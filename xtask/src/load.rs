@@ -807,7 +807,10 @@ fn filter_cost(
         Box::leak(vec![("Authorization", bearer)].into_boxed_slice());
     let cases = [
         ("GET one row, anonymous", &[][..]),
-        ("GET one row, HS256 JWT (from the cache of verified tokens)", header),
+        (
+            "GET one row, HS256 JWT (from the cache of verified tokens)",
+            header,
+        ),
     ];
     let mut out = Vec::new();
     let per_request = |wasm: &Path| -> Result<Vec<f64>> {
