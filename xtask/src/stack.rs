@@ -160,7 +160,7 @@ impl Stack {
             .args([
                 "--disable-hot-restart",
                 "--concurrency",
-                "2",
+                &opts.concurrency.to_string(),
                 "--log-level",
                 "info",
             ])
