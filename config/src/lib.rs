@@ -41,6 +41,8 @@ pub struct Config {
     pub max_body_bytes: u64,
     /// `jwt-cache-max-entries` (PostgREST's default 1000).
     pub jwt_cache_max_entries: u64,
+    /// `server-cors-allowed-origins` (empty: any origin).
+    pub server_cors_allowed_origins: Vec<String>,
     /// `NOTIFY` channel for reloads, when enabled.
     pub db_channel: Option<String>,
     /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
@@ -154,6 +156,7 @@ const BUILT: &[&str] = &[
     "server-port",
     "log-level",
     "jwt-cache-max-entries",
+    "server-cors-allowed-origins",
     "pgmesh-max-body-bytes",
 ];
 
@@ -452,6 +455,7 @@ fn from_map(
         db_tx_end,
         db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
         db_pre_request: get("db-pre-request").map(String::from),
+        server_cors_allowed_origins: list(get("server-cors-allowed-origins").unwrap_or("")),
         jwt_cache_max_entries: get("jwt-cache-max-entries")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000),
@@ -499,6 +503,7 @@ impl Config {
             db_tx_end: self.db_tx_end,
             max_body_bytes: self.max_body_bytes,
             jwt_cache_max_entries: self.jwt_cache_max_entries,
+            server_cors_allowed_origins: self.server_cors_allowed_origins.clone(),
         }
     }
 
@@ -635,15 +640,12 @@ mod tests {
     #[test]
     fn unbuilt_keys_are_warned_about_aliases_accepted() {
         let c = load_text(
-            "db-plan-enabled = true\nmax-rows = 10\nserver-cors-allowed-origins = \"x\"",
+            "db-plan-enabled = true\nmax-rows = 10\nopenapi-mode = \"disabled\"",
             &[],
         );
         let Ok(c) = c else { unreachable!("{c:?}") };
         assert_eq!(c.db_max_rows, Some(10));
-        assert_eq!(
-            c.unbuilt,
-            vec!["db-plan-enabled", "server-cors-allowed-origins"]
-        );
+        assert_eq!(c.unbuilt, vec!["db-plan-enabled", "openapi-mode"]);
         assert!(c
             .unbuilt_warning()
             .is_some_and(|w| w.contains("db-plan-enabled")));

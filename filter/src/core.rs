@@ -94,6 +94,8 @@ pub enum Decision {
     Forward {
         remove: Vec<String>,
         set: Vec<(&'static str, String)>,
+        /// Headers to add to the sidecar's response (CORS).
+        response: Vec<(&'static str, String)>,
     },
 }
 
@@ -115,12 +117,34 @@ fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
         .map(|(_, v)| v.as_str())
 }
 
-/// Authenticate, parse, plan, sign. Every failure is answered here.
+/// Authenticate, parse, plan, sign. Every failure is answered here. CORS preflights are
+/// answered first, before authentication, as PostgREST's middleware does.
 pub fn decide(state: &FilterState, req: &Incoming<'_>) -> Decision {
-    match plan_handoff(state, req) {
+    let allowed = &state.settings.server_cors_allowed_origins;
+    if let Some(headers) = crate::cors::preflight(req.method, req.headers, allowed) {
+        return Decision::Respond {
+            status: 200,
+            headers,
+            body: String::new(),
+        };
+    }
+    let cors = crate::cors::response_headers(req.headers, allowed);
+    let mut decision = match plan_handoff(state, req) {
         Ok(d) => d,
         Err(e) => e.into(),
+    };
+    match &mut decision {
+        Decision::Respond { headers, .. } => {
+            for (name, value) in cors {
+                if !headers.iter().any(|(n, _)| *n == name) {
+                    headers.push((name, value));
+                }
+            }
+        }
+        Decision::Forward { response, .. } => *response = cors,
+        Decision::NeedBody(_) => {}
     }
+    decision
 }
 
 fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, ApiError> {
@@ -210,6 +234,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             (handoff::HANDOFF_HEADER, document),
             (handoff::SIGNATURE_HEADER, signature),
         ],
+        response: Vec::new(),
     })
 }
 
@@ -463,7 +488,7 @@ mod tests {
                 ("accept", "*/*"),
             ],
         );
-        let Decision::Forward { remove, set } = d else {
+        let Decision::Forward { remove, set, .. } = d else {
             unreachable!("{d:?}")
         };
         assert_eq!(remove, vec!["x-pgmesh-handoff", "x-pgmesh-signature"]);

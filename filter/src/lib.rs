@@ -3,6 +3,7 @@
 
 pub mod auth;
 pub mod core;
+pub mod cors;
 
 #[cfg(target_arch = "wasm32")]
 mod wasm;

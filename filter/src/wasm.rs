@@ -336,6 +336,7 @@ impl RootContext for Root {
             state: Rc::clone(&self.state),
             nonces: Rc::clone(&self.nonces),
             held: None,
+            response_headers: Vec::new(),
         }))
     }
 
@@ -349,6 +350,8 @@ struct Request {
     nonces: Rc<Nonces>,
     /// The request headers, held while the start of the body is read.
     held: Option<Held>,
+    /// Headers to add to the response from the sidecar (CORS).
+    response_headers: Vec<(&'static str, String)>,
 }
 
 impl Context for Request {}
@@ -425,13 +428,22 @@ impl Request {
                 Action::Pause
             }
             #[cfg(feature = "bench-local")]
-            Decision::Forward { remove, set } => {
+            Decision::Forward {
+                remove,
+                set,
+                response,
+            } => {
                 // Benchmark build: the work is done; answer here instead of forwarding.
-                std::hint::black_box((remove, set));
+                std::hint::black_box((remove, set, response));
                 self.respond(204, &[], "")
             }
             #[cfg(not(feature = "bench-local"))]
-            Decision::Forward { remove, set } => {
+            Decision::Forward {
+                remove,
+                set,
+                response,
+            } => {
+                self.response_headers = response;
                 for name in &remove {
                     if hostcalls::set_map_value(MapType::HttpRequestHeaders, name, None).is_err() {
                         return self.internal_error("cannot remove a request header");
@@ -510,6 +522,14 @@ impl HttpContext for Request {
         }
         self.held = Some(held);
         Action::Pause
+    }
+
+    fn on_http_response_headers(&mut self, _num_headers: usize, _end_of_stream: bool) -> Action {
+        // Only for forwarded requests: the response headers have not left yet in this phase.
+        for (name, value) in std::mem::take(&mut self.response_headers) {
+            let _ = hostcalls::set_map_value(MapType::HttpResponseHeaders, name, Some(&value));
+        }
+        Action::Continue
     }
 
     fn on_http_request_trailers(&mut self, _num_trailers: usize) -> Action {

@@ -29,6 +29,9 @@ pub struct ApiSettings {
     /// Request bodies larger than this get 413 (`pgmesh-max-body-bytes`).
     #[serde(default = "default_max_body_bytes")]
     pub max_body_bytes: u64,
+    /// `server-cors-allowed-origins`: origins CORS answers for (empty: any).
+    #[serde(default)]
+    pub server_cors_allowed_origins: Vec<String>,
     /// `jwt-cache-max-entries`: verified tokens each filter VM keeps (0: none).
     #[serde(default = "default_jwt_cache_max_entries")]
     pub jwt_cache_max_entries: u64,

@@ -36,6 +36,7 @@ fn settings() -> ApiSettings {
         db_tx_end: Default::default(),
         max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
         jwt_cache_max_entries: 1000,
+        server_cors_allowed_origins: Vec::new(),
     }
 }
 

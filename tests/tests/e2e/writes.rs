@@ -709,3 +709,66 @@ fn patch_with_columns_and_missing_default_resets_absent_keys() {
         "again|null"
     );
 }
+
+#[test]
+fn cors_preflight_and_responses_follow_postgrest_policy() {
+    let api = stack().api.clone();
+    let r = http::request(
+        &api,
+        "OPTIONS",
+        "/tasks",
+        &[
+            ("Origin", "https://app.example"),
+            ("Access-Control-Request-Method", "POST"),
+            ("Access-Control-Request-Headers", "content-type, prefer"),
+        ],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "{r:?}");
+    assert_eq!(r.header("access-control-allow-origin"), Some("*"));
+    assert_eq!(
+        r.header("access-control-allow-methods"),
+        Some("GET, POST, PATCH, PUT, DELETE, OPTIONS")
+    );
+    assert_eq!(
+        r.header("access-control-allow-headers"),
+        Some("Authorization, content-type, prefer")
+    );
+    assert_eq!(r.header("access-control-max-age"), Some("86400"));
+    // Answered from the sidecar (a read) and from the filter (an error): both carry CORS.
+    for path in ["/films?select=id&id=eq.1", "/no_such_table"] {
+        let r = http::request(&api, "GET", path, &[("Origin", "https://app.example")]).unwrap();
+        assert_eq!(
+            r.header("access-control-allow-origin"),
+            Some("*"),
+            "{path}: {r:?}"
+        );
+        assert!(
+            r.header("access-control-expose-headers")
+                .is_some_and(|h| h.contains("Content-Range")),
+            "{path}: {r:?}"
+        );
+    }
+    let r = http::request(&api, "GET", "/films?select=id&id=eq.1", &[]).unwrap();
+    assert_eq!(r.header("access-control-allow-origin"), None);
+    // With an allow-list, other origins get no CORS headers.
+    let s = stack_for_config(
+        "server-cors-allowed-origins = \"https://app.example\"\n",
+        wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let origin = |o: &str| {
+        http::request(&s.api, "GET", "/films?select=id&id=eq.1", &[("Origin", o)]).unwrap()
+    };
+    let ok = origin("https://app.example");
+    assert_eq!(
+        ok.header("access-control-allow-origin"),
+        Some("https://app.example")
+    );
+    assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
+    assert_eq!(
+        origin("https://evil.example").header("access-control-allow-origin"),
+        None
+    );
+}
