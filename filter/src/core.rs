@@ -179,7 +179,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             Some(format) if format.has_keys() => match req.body {
                 Body::Pending => return Ok(Decision::NeedBody(format)),
                 // A function without arguments may be called with no body at all.
-                Body::Absent if path.starts_with("/rpc/") => Some(payload::Summary::empty(format)),
+                Body::Absent if path.starts_with("/rpc/") => Some(payload::Summary::empty()),
                 Body::Absent => Some(payload::BodyReader::new(format).finish()?),
                 Body::Read(summary) => Some(summary.clone()),
             },

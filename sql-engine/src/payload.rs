@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::request::percent_decode;
+use crate::request::parse_query_string;
 
 /// The most of a body the filter reads to find the keys of a write (the first JSON object, the
 /// CSV header line, a whole form body).
@@ -74,22 +74,17 @@ pub enum Shape {
 /// What the filter learned from a body's prefix.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Summary {
-    pub format: BodyFormat,
     /// The keys of the first object (sorted), the CSV header's fields, or the form's keys.
     pub keys: Vec<String>,
     pub shape: Shape,
-    /// The form's pairs, already decoded (form bodies are read whole).
-    pub pairs: Vec<(String, String)>,
 }
 
 impl Summary {
     /// An empty object: no keys.
-    pub fn empty(format: BodyFormat) -> Self {
+    pub fn empty() -> Self {
         Summary {
-            format,
             keys: Vec::new(),
             shape: Shape::Object,
-            pairs: Vec::new(),
         }
     }
 }
@@ -284,10 +279,8 @@ impl BodyReader {
                 }
             }
             BodyFormat::Text | BodyFormat::Bytes | BodyFormat::Xml => Ok(Some(Summary {
-                format: self.format,
                 keys: Vec::new(),
                 shape: Shape::Scalar,
-                pairs: Vec::new(),
             })),
         }
     }
@@ -313,15 +306,15 @@ impl BodyReader {
             }
             _ => {
                 let text = String::from_utf8_lossy(&self.held);
-                let pairs = crate::request::parse_query_string(&text);
-                let mut keys: Vec<String> = pairs.iter().map(|(k, _)| k.clone()).collect();
+                let mut keys: Vec<String> = parse_query_string(&text)
+                    .into_iter()
+                    .map(|(k, _)| k)
+                    .collect();
                 keys.sort();
                 keys.dedup();
                 Ok(Summary {
-                    format: self.format,
                     keys,
                     shape: Shape::Object,
-                    pairs,
                 })
             }
         }
@@ -332,10 +325,8 @@ impl BodyReader {
         keys.sort();
         keys.dedup();
         Summary {
-            format: BodyFormat::Json,
             keys,
             shape: self.json.shape.unwrap_or(Shape::Scalar),
-            pairs: Vec::new(),
         }
     }
 
@@ -344,10 +335,8 @@ impl BodyReader {
         let text = std::str::from_utf8(header)
             .map_err(|_| ApiError::InvalidBody(String::from("The CSV is not UTF-8")))?;
         Ok(Summary {
-            format: BodyFormat::Csv,
             keys: csv_records(text)?.into_iter().next().unwrap_or_default(),
             shape: Shape::Array,
-            pairs: Vec::new(),
         })
     }
 }
@@ -458,18 +447,11 @@ pub fn csv_to_json(body: &[u8]) -> Result<String, ApiError> {
 
 /// A form body as one JSON object of strings (a repeated key keeps its last value).
 pub fn form_to_json(body: &[u8]) -> String {
-    let text = String::from_utf8_lossy(body);
-    let object: serde_json::Map<String, serde_json::Value> = text
-        .split('&')
-        .filter(|p| !p.is_empty())
-        .map(|pair| {
-            let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-            (
-                percent_decode(k, true),
-                serde_json::Value::String(percent_decode(v, true)),
-            )
-        })
-        .collect();
+    let object: serde_json::Map<String, serde_json::Value> =
+        parse_query_string(&String::from_utf8_lossy(body))
+            .into_iter()
+            .map(|(k, v)| (k, serde_json::Value::String(v)))
+            .collect();
     serde_json::Value::Object(object).to_string()
 }
 

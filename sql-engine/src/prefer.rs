@@ -85,11 +85,6 @@ impl Preferences {
         }
         Ok(())
     }
-
-    /// `Preference-Applied` for a read: count, handling, timezone, in PostgREST's order.
-    pub fn applied_for_read(&self) -> Option<String> {
-        self.applied(Applicable::default())
-    }
 }
 
 /// `Prefer: return=…`
@@ -234,7 +229,7 @@ mod tests {
         assert_eq!(p.handling, Some(Handling::Strict));
         assert!(p.invalid.is_empty());
         assert_eq!(
-            p.applied_for_read().as_deref(),
+            p.applied(Applicable::default()).as_deref(),
             Some("count=planned, handling=strict")
         );
     }

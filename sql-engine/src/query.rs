@@ -90,8 +90,7 @@ fn outer_statement(plan: &ReadPlan<'_>, ctes: Sql, inserted: &str) -> Sql {
     }
     q.push(" AS total_result_set, coalesce(pgrst_rows.page_total, 0) AS page_total, ");
     q.push("pgrst_rows.body AS body, pgrst_rows.csv_header AS csv_header, ");
-    q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
-    q.push("nullif(current_setting('response.status', true), '') AS response_status, ");
+    q.push(RESPONSE_SETTINGS);
     q.push("NULL::text AS location, ")
         .push(inserted)
         .push(" AS inserted ");
@@ -111,6 +110,11 @@ fn outer_statement(plan: &ReadPlan<'_>, ctes: Sql, inserted: &str) -> Sql {
     }
     q
 }
+
+/// The `response.headers` and `response.status` columns every main statement returns.
+const RESPONSE_SETTINGS: &str =
+    "nullif(current_setting('response.headers', true), '') AS response_headers, \
+     nullif(current_setting('response.status', true), '') AS response_status, ";
 
 /// `inserted` of a statement that is not an upsert.
 const NO_INSERTED: &str = "NULL::text";
@@ -162,8 +166,7 @@ fn write_statement(w: &WritePlan<'_>) -> Sql {
     q.push("WITH ").append(ctes);
     q.push(" SELECT pg_catalog.count(*) AS total_result_set, pg_catalog.count(*) AS page_total, ");
     q.push("NULL::text AS body, NULL::text AS csv_header, ");
-    q.push("nullif(current_setting('response.headers', true), '') AS response_headers, ");
-    q.push("nullif(current_setting('response.status', true), '') AS response_status, ");
+    q.push(RESPONSE_SETTINGS);
     let key = &w.target.relation.primary_key;
     if w.ret == Return::HeadersOnly && w.mutation == Mutation::Insert && !key.is_empty() {
         q.push("(SELECT pg_catalog.json_build_array(");

@@ -800,7 +800,7 @@ fn parse_call(
             keys.dedup();
             Summary {
                 keys,
-                ..Summary::empty(format)
+                ..Summary::empty()
             }
         });
         Some((format, payload.cloned().or(named)))

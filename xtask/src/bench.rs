@@ -14,7 +14,7 @@ use crate::stack::{Stack, StackOptions};
 use crate::{install, root, Result};
 
 /// Resident memory of a process from /proc, in KiB: (current, peak).
-fn rss_kib(pid: u32) -> (u64, u64) {
+pub fn rss_kib(pid: u32) -> (u64, u64) {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
     let field = |name: &str| {
         status

@@ -232,47 +232,50 @@ fn run_wrk(addr: &str, script: &Path, connections: u32, secs: u64) -> Result<Mea
     Ok(m)
 }
 
-/// CPU time (user + system) of processes, in microseconds.
-fn cpu_us(pids: &[u32]) -> u64 {
+/// The numeric fields of `/proc/<pid>/stat` after the command name (which is in parentheses):
+/// index 1 is the parent pid, 11 and 12 the user and system time, 13 and 14 those of reaped
+/// children, in clock ticks. Empty when the process is gone.
+fn stat_fields(pid: u32) -> Vec<u64> {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|stat| stat.rsplit_once(')').map(|(_, rest)| rest.to_string()))
+        .map(|rest| {
+            rest.split_whitespace()
+                .map(|f| f.parse().unwrap_or(0))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+fn field(fields: &[u64], i: usize) -> u64 {
+    fields.get(i).copied().unwrap_or(0)
+}
+
+fn ticks_to_us(ticks: u64) -> u64 {
     // SAFETY: sysconf has no preconditions.
     #[allow(unsafe_code)]
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    pids.iter()
-        .filter_map(|pid| std::fs::read_to_string(format!("/proc/{pid}/stat")).ok())
-        .map(|stat| {
-            // Fields after the command name, which is in parentheses.
-            let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
-            let fields: Vec<u64> = rest
-                .split_whitespace()
-                .map(|f| f.parse().unwrap_or(0))
-                .collect();
-            // utime and stime are fields 14 and 15 of /proc/pid/stat (11 and 12 after ')').
-            fields.get(11).copied().unwrap_or(0) + fields.get(12).copied().unwrap_or(0)
-        })
-        .sum::<u64>()
-        * 1_000_000
-        / ticks
+    let per_second = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
+    ticks * 1_000_000 / per_second
+}
+
+/// CPU time (user + system) of processes, in microseconds.
+fn cpu_us(pids: &[u32]) -> u64 {
+    ticks_to_us(
+        pids.iter()
+            .map(|pid| {
+                let f = stat_fields(*pid);
+                field(&f, 11) + field(&f, 12)
+            })
+            .sum(),
+    )
 }
 
 /// CPU time of a PostgreSQL cluster: the postmaster, its live children, and the children that
 /// already exited (a backend's time is added to the postmaster's `cutime`/`cstime` when it is
 /// reaped), in microseconds.
 fn postgres_cpu_us(postmaster: u32) -> u64 {
-    // SAFETY: sysconf has no preconditions.
-    #[allow(unsafe_code)]
-    let ticks = unsafe { libc::sysconf(libc::_SC_CLK_TCK) }.max(1) as u64;
-    let reaped = std::fs::read_to_string(format!("/proc/{postmaster}/stat"))
-        .ok()
-        .and_then(|stat| {
-            let rest = stat.rsplit_once(')').map(|(_, r)| r.to_string())?;
-            let f: Vec<u64> = rest
-                .split_whitespace()
-                .map(|x| x.parse().unwrap_or(0))
-                .collect();
-            Some(f.get(13).copied().unwrap_or(0) + f.get(14).copied().unwrap_or(0))
-        })
-        .unwrap_or(0);
-    cpu_us(&postgres_pids(postmaster)) + reaped * 1_000_000 / ticks
+    let f = stat_fields(postmaster);
+    cpu_us(&postgres_pids(postmaster)) + ticks_to_us(field(&f, 13) + field(&f, 14))
 }
 
 /// The postmaster and all its children (backends, background workers).
@@ -287,12 +290,7 @@ fn postgres_pids(postmaster: u32) -> Vec<u32> {
             else {
                 continue;
             };
-            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-            let ppid = stat
-                .rsplit_once(')')
-                .and_then(|(_, r)| r.split_whitespace().nth(1))
-                .and_then(|p| p.parse::<u32>().ok());
-            if ppid == Some(postmaster) {
+            if field(&stat_fields(pid), 1) == u64::from(postmaster) {
                 pids.push(pid);
             }
         }

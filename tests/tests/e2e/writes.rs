@@ -563,17 +563,6 @@ fn bodies_over_the_limit_get_413() {
     assert_eq!(rows("select count(*) from api.kv where k = 'big'"), "0");
 }
 
-/// Resident memory of a process, in KiB.
-fn rss_kib(pid: u32) -> u64 {
-    std::fs::read_to_string(format!("/proc/{pid}/status"))
-        .unwrap_or_default()
-        .lines()
-        .find(|l| l.starts_with("VmRSS:"))
-        .and_then(|l| l.split_whitespace().nth(1))
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
-
 #[test]
 fn a_50_mb_body_inserts_and_the_filter_does_not_hold_it() {
     let count = 500_000u64;
@@ -584,9 +573,9 @@ fn a_50_mb_body_inserts_and_the_filter_does_not_hold_it() {
     let expected = format!("{count} {}", (1..=count).map(|i| i % 1000).sum::<u64>());
     for path in ["/bulk", "/bulk?columns=id,name,value,note"] {
         psql("delete from api.bulk");
-        let before = rss_kib(envoy);
+        let before = xtask::bench::rss_kib(envoy).0;
         let r = http::request_with_body(&s.api, "POST", path, &[JSON], &body).unwrap();
-        let growth_mib = rss_kib(envoy).saturating_sub(before) / 1024;
+        let growth_mib = xtask::bench::rss_kib(envoy).0.saturating_sub(before) / 1024;
         assert_eq!(r.status, 201, "{path}: {r:?}");
         assert_eq!(
             rows("select count(*) || ' ' || sum(value) from api.bulk"),
