@@ -753,7 +753,8 @@ fn cors_preflight_and_responses_follow_postgrest_policy() {
     let ok = origin("https://app.example");
     assert_eq!(
         ok.header("access-control-allow-origin"),
-        Some("https://app.example")
+        Some("https://app.example"),
+        "{ok:?}"
     );
     assert_eq!(ok.header("access-control-allow-credentials"), Some("true"));
     assert_eq!(
