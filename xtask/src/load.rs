@@ -126,6 +126,27 @@ const WORKLOADS: &[Workload] = &[
 
 const CONNECTIONS: [u32; 2] = [10, 50];
 
+/// The connection counts to measure (`PGMESH_BENCH_CONNECTIONS`, comma-separated, overrides).
+fn connections() -> Vec<u32> {
+    std::env::var("PGMESH_BENCH_CONNECTIONS")
+        .ok()
+        .map(|s| s.split(',').filter_map(|c| c.trim().parse().ok()).collect())
+        .filter(|v: &Vec<u32>| !v.is_empty())
+        .unwrap_or_else(|| CONNECTIONS.to_vec())
+}
+
+/// Whether a measurement is selected: `PGMESH_BENCH_ONLY` (comma-separated parts of names,
+/// such as `one row,filter cost`) narrows a run to some of them; unset, all run.
+fn selected(name: &str) -> bool {
+    match std::env::var("PGMESH_BENCH_ONLY") {
+        Ok(only) if !only.trim().is_empty() => only
+            .split(',')
+            .map(str::trim)
+            .any(|part| !part.is_empty() && name.contains(part)),
+        _ => true,
+    }
+}
+
 /// Seconds each measurement runs (`PGMESH_BENCH_SECONDS` overrides).
 fn seconds() -> u64 {
     std::env::var("PGMESH_BENCH_SECONDS")
@@ -695,7 +716,7 @@ pub fn load() -> Result<()> {
     let (mut direct, direct_addr) = direct_envoy(&envoy_bin, &dir)?;
 
     let mut rows: Vec<Row> = Vec::new();
-    for &conns in &CONNECTIONS {
+    for conns in connections() {
         // The proxy ceiling.
         let script = dir.join("direct.lua");
         std::fs::write(&script, lua(&WORKLOADS[6]))?;
@@ -712,6 +733,10 @@ pub fn load() -> Result<()> {
         });
         let mut db_index = 0;
         for w in WORKLOADS {
+            if !selected(w.name) {
+                db_index += usize::from(w.database);
+                continue;
+            }
             let script = dir.join("w.lua");
             std::fs::write(&script, lua(w))?;
             let before = [
@@ -769,7 +794,11 @@ pub fn load() -> Result<()> {
     }
     proc::stop(&mut direct, libc::SIGTERM);
     drop(stack);
-    let filter_rows = filter_cost(&start_with, &dir, secs)?;
+    let filter_rows = if selected("filter cost") {
+        filter_cost(&start_with, &dir, secs)?
+    } else {
+        Vec::new()
+    };
     report(&rows, &captured, &filter_rows)?;
     let _ = std::fs::remove_dir_all(&dir);
     drop(cluster);
@@ -815,7 +844,7 @@ fn filter_cost(
         let stack = start_with(wasm)?;
         let envoy = stack.pids().get(1).copied().unwrap_or(0);
         let mut v = Vec::new();
-        for &conns in &CONNECTIONS {
+        for &conns in &connections() {
             for (_, headers) in &cases {
                 let w = Workload {
                     name: "filter cost",
@@ -838,7 +867,7 @@ fn filter_cost(
     let with_filter = per_request(&local)?;
     let without = per_request(&passthrough)?;
     let mut i = 0;
-    for &conns in &CONNECTIONS {
+    for &conns in &connections() {
         for (name, _) in &cases {
             let (a, b) = (with_filter[i], without[i]);
             out.push((name.to_string(), conns, a, b, a - b));
