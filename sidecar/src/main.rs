@@ -10,6 +10,7 @@ mod guard;
 mod introspect;
 mod listener;
 mod server;
+mod wire;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -31,7 +31,9 @@ const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct App {
     pub config: Arc<Config>,
-    pool: Pool,
+    pool: crate::wire::Pool,
+    /// Introspection's own connection.
+    schema_pool: Pool,
     guard: Guard,
     schema: RwLock<Option<Arc<SchemaCache>>>,
     /// One reload at a time: the last to finish is the newest.
@@ -95,7 +97,7 @@ impl App {
     pub async fn reload_schema(&self) -> bool {
         let _one_at_a_time = self.reload_lock.lock().await;
         let started = std::time::Instant::now();
-        match introspect::load(&self.pool, &self.config.db_schemas).await {
+        match introspect::load(&self.schema_pool, &self.config.db_schemas).await {
             Ok(cache) => {
                 let changed = self
                     .schema
@@ -103,6 +105,11 @@ impl App {
                     .ok()
                     .and_then(|c| c.as_ref().map(|c| c.version != cache.version))
                     .unwrap_or(true);
+                // As PostgREST flushes its pool on every reload: statements prepared against
+                // the old schema keep their parameter types (a column recreated with another
+                // type would refuse its values), and the authenticator's own `ALTER ROLE … SET`
+                // settings apply only to new connections. Fresh connections take over.
+                crate::wire::retire_all();
                 if changed {
                     eprintln!(
                         "pgmesh-sidecar: schema cache {} loaded ({} relations, {} foreign keys) in {} ms",
@@ -301,12 +308,14 @@ async fn load_schema(app: Arc<App>) {
 
 pub async fn serve(listen: SocketAddr, config: Config, key: Vec<u8>) -> Result<(), String> {
     let pool = db::pool(&config)?;
+    let schema_pool = db::schema_pool(&config)?;
     let listener = TcpListener::bind(listen)
         .await
         .map_err(|e| format!("{listen}: {e}"))?;
     let app = Arc::new(App {
         config: Arc::new(config),
         pool,
+        schema_pool,
         guard: Guard::new(key),
         schema: RwLock::new(None),
         reload_lock: tokio::sync::Mutex::new(()),

@@ -92,9 +92,26 @@ pub fn stack_for_config(
 ) -> Stack {
     let shared = stack();
     let cluster = shared.cluster.as_ref().expect("shared stack has a cluster");
+    stack_for_uri(
+        &cluster.uri("authenticator"),
+        extra_config,
+        wasm,
+        failure_policy,
+        concurrency,
+    )
+}
+
+/// Another stack over the shared stack's database, connecting with `db_uri`.
+pub fn stack_for_uri(
+    db_uri: &str,
+    extra_config: &str,
+    wasm: PathBuf,
+    failure_policy: &str,
+    concurrency: u32,
+) -> Stack {
+    stack();
     let config = format!(
-        "db-uri = \"{}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{JWT_SECRET}\"\n{extra_config}",
-        cluster.uri("authenticator")
+        "db-uri = \"{db_uri}\"\ndb-schemas = \"api\"\ndb-anon-role = \"web_anon\"\njwt-secret = \"{JWT_SECRET}\"\n{extra_config}"
     );
     start_with_retries(|| StackOptions {
         config_text: Some(config.clone()),
@@ -103,6 +120,11 @@ pub fn stack_for_config(
         concurrency,
         ..StackOptions::new(wasm.clone(), sidecar_bin(), envoy_bin())
     })
+}
+
+/// PostgreSQL's bin dir.
+pub fn pg_bindir() -> PathBuf {
+    artifact("PGMESH_PG_BINDIR")
 }
 
 pub fn get(path: &str) -> Response {

@@ -8,6 +8,7 @@ mod auth;
 mod concurrency;
 mod conformance;
 mod context;
+mod database;
 mod errors;
 mod introspection;
 mod lifecycle;

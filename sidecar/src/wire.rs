@@ -1,0 +1,565 @@
+//! A PostgreSQL connection that pipelines a request's statements with one `Sync`, so that
+//! PostgreSQL answers them all in one flush: one network write each way per round trip.
+//! (tokio-postgres ends every statement with its own `Sync`; PostgreSQL flushes its output at
+//! each, so a five-statement transaction cost it five writes and the sidecar five wake-ups.)
+//!
+//! Connecting and authenticating (startup, password, SCRAM) is tokio-postgres's own
+//! `connect_raw`, over a stream lent to it and taken back once the connection is ready; what
+//! follows is the extended query protocol: `Parse` and `Describe` once per statement and
+//! connection, then `Bind` (parameters as untyped text) and `Execute` (results as text).
+
+use std::collections::{HashMap, VecDeque};
+use std::io;
+use std::ops::Range;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use bytes::BytesMut;
+use fallible_iterator::FallibleIterator;
+use postgres_protocol::message::backend::{DataRowBody, ErrorResponseBody, Message};
+use postgres_protocol::message::frontend;
+use postgres_protocol::IsNull;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::net::{TcpStream, UnixStream};
+use tokio_postgres::config::Host;
+
+/// Statements prepared per connection. Shapes repeat because values are parameters, but
+/// clients can vary them (aliases, column lists): past this many, the connection is retired
+/// after its request and a fresh one takes its place.
+const STATEMENTS_MAX: usize = 256;
+
+/// An error PostgreSQL reported.
+#[derive(Debug, Clone)]
+pub struct DbError {
+    pub code: String,
+    pub message: String,
+    pub detail: Option<String>,
+    pub hint: Option<String>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum WireError {
+    #[error("{}", .0.message)]
+    Db(DbError),
+    #[error("database connection: {0}")]
+    Io(#[from] io::Error),
+    #[error("database connection: {0}")]
+    Protocol(String),
+    #[error("database connection: {0}")]
+    Connect(#[from] tokio_postgres::Error),
+}
+
+fn protocol(what: &str) -> WireError {
+    WireError::Protocol(what.to_string())
+}
+
+/// The socket to PostgreSQL: TCP or a Unix-domain socket, as `db-uri` names it.
+pub enum Stream {
+    Tcp(TcpStream),
+    Unix(UnixStream),
+}
+
+impl AsyncRead for Stream {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_read(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_read(cx, buf),
+        }
+    }
+}
+
+impl AsyncWrite for Stream {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_write(cx, buf),
+            Stream::Unix(s) => Pin::new(s).poll_write(cx, buf),
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_flush(cx),
+            Stream::Unix(s) => Pin::new(s).poll_flush(cx),
+        }
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        match self.get_mut() {
+            Stream::Tcp(s) => Pin::new(s).poll_shutdown(cx),
+            Stream::Unix(s) => Pin::new(s).poll_shutdown(cx),
+        }
+    }
+}
+
+/// A stream lent to tokio-postgres for the handshake; the lender takes it back afterwards.
+struct Lent(Arc<Mutex<Option<Stream>>>);
+
+fn with_lent<T>(
+    lent: &Lent,
+    f: impl FnOnce(Pin<&mut Stream>) -> Poll<io::Result<T>>,
+) -> Poll<io::Result<T>> {
+    match lent.0.lock() {
+        Ok(mut guard) => match guard.as_mut() {
+            Some(stream) => f(Pin::new(stream)),
+            None => Poll::Ready(Err(io::Error::other("the stream was taken back"))),
+        },
+        Err(_) => Poll::Ready(Err(io::Error::other("the stream's lock is poisoned"))),
+    }
+}
+
+impl AsyncRead for Lent {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        with_lent(&self, |s| s.poll_read(cx, buf))
+    }
+}
+
+impl AsyncWrite for Lent {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        with_lent(&self, |s| s.poll_write(cx, buf))
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        with_lent(&self, |s| s.poll_flush(cx))
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        with_lent(&self, |s| s.poll_shutdown(cx))
+    }
+}
+
+/// Opens a socket to the first of `db-uri`'s hosts that answers.
+async fn open(config: &tokio_postgres::Config) -> Result<Stream, WireError> {
+    let hosts = config.get_hosts();
+    if hosts.is_empty() {
+        return Err(protocol("db-uri names no host"));
+    }
+    let ports = config.get_ports();
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(10));
+    let mut last = io::Error::other("no host answered");
+    for (i, host) in hosts.iter().enumerate() {
+        let port = match ports {
+            [] => 5432,
+            [one] => *one,
+            many => many.get(i).copied().unwrap_or(5432),
+        };
+        let attempt = async {
+            match host {
+                Host::Tcp(name) => {
+                    let s = TcpStream::connect((name.as_str(), port)).await?;
+                    s.set_nodelay(true)?;
+                    Ok(Stream::Tcp(s))
+                }
+                Host::Unix(dir) => Ok(Stream::Unix(
+                    UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
+                )),
+            }
+        };
+        match tokio::time::timeout(timeout, attempt).await {
+            Ok(Ok(stream)) => return Ok(stream),
+            Ok(Err(e)) => last = e,
+            Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
+        }
+    }
+    Err(WireError::Io(last))
+}
+
+struct Prepared {
+    name: String,
+    columns: Arc<[String]>,
+}
+
+/// A statement whose `Parse` went out in the batch in flight.
+struct Parsing {
+    sql: String,
+    name: String,
+    parsed: bool,
+}
+
+/// A row in text format.
+pub struct Row {
+    body: DataRowBody,
+    ranges: Vec<Option<Range<usize>>>,
+}
+
+impl Row {
+    /// Column `i` as text (`None` for NULL or a column that is not there).
+    pub fn text(&self, i: usize) -> Result<Option<&str>, WireError> {
+        match self.ranges.get(i) {
+            Some(Some(range)) => self
+                .body
+                .buffer()
+                .get(range.clone())
+                .map(|b| std::str::from_utf8(b).map_err(|_| protocol("a value is not UTF-8")))
+                .transpose(),
+            _ => Ok(None),
+        }
+    }
+}
+
+/// What the statement in front of the answer produced next.
+pub enum Event {
+    Row(Row),
+    /// The statement finished.
+    Done,
+}
+
+/// Bumped when the schema cache is reloaded: connections from before are retired on their
+/// return to the pool, so no statement prepared against the old schema is run again.
+static GENERATION: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
+/// Retires every pooled connection (as each is next returned or taken).
+pub fn retire_all() {
+    GENERATION.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn generation() -> u64 {
+    GENERATION.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+pub struct Conn {
+    stream: Stream,
+    generation: u64,
+    read: BytesMut,
+    out: BytesMut,
+    statements: HashMap<String, Prepared>,
+    parsing: VecDeque<Parsing>,
+    next_name: u64,
+    /// `ReadyForQuery` of the batch in flight, once read.
+    ready: Option<u8>,
+    /// Nothing in flight and no transaction open: fit for the next request.
+    idle: bool,
+    cancel: tokio_postgres::CancelToken,
+    config: Arc<tokio_postgres::Config>,
+}
+
+impl Conn {
+    pub async fn connect(config: Arc<tokio_postgres::Config>) -> Result<Conn, WireError> {
+        let slot = Arc::new(Mutex::new(Some(open(&config).await?)));
+        let (client, connection) = config
+            .connect_raw(Lent(Arc::clone(&slot)), tokio_postgres::NoTls)
+            .await?;
+        let cancel = client.cancel_token();
+        // Never polled: dropping them sends nothing. The handshake read up to
+        // `ReadyForQuery`, after which PostgreSQL sends nothing unasked.
+        drop(client);
+        drop(connection);
+        let stream = slot
+            .lock()
+            .ok()
+            .and_then(|mut s| s.take())
+            .ok_or_else(|| protocol("the stream was not given back"))?;
+        Ok(Conn {
+            stream,
+            generation: generation(),
+            read: BytesMut::with_capacity(16 * 1024),
+            out: BytesMut::with_capacity(4 * 1024),
+            statements: HashMap::new(),
+            parsing: VecDeque::new(),
+            next_name: 0,
+            ready: None,
+            idle: true,
+            cancel,
+            config,
+        })
+    }
+
+    /// Whether the connection can serve another request.
+    pub fn reusable(&self) -> bool {
+        self.idle && self.statements.len() <= STATEMENTS_MAX && self.generation == generation()
+    }
+
+    /// Queues a statement of the next batch: its `Parse` and `Describe` the first time on
+    /// this connection, then `Bind` (untyped text parameters, text results) and `Execute`.
+    pub fn push<'p>(
+        &mut self,
+        sql: &str,
+        params: impl IntoIterator<Item = Option<&'p str>>,
+    ) -> Result<(), WireError> {
+        let start = (self.out.len(), self.parsing.len());
+        let pushed = self.encode(sql, params);
+        if pushed.is_err() {
+            // Nothing half-encoded stays queued.
+            self.out.truncate(start.0);
+            self.parsing.truncate(start.1);
+        }
+        pushed
+    }
+
+    fn encode<'p>(
+        &mut self,
+        sql: &str,
+        params: impl IntoIterator<Item = Option<&'p str>>,
+    ) -> Result<(), WireError> {
+        let name = match self.statements.get(sql) {
+            Some(p) => p.name.clone(),
+            None => match self.parsing.iter().find(|p| p.sql == sql) {
+                Some(p) => p.name.clone(),
+                None => {
+                    self.next_name += 1;
+                    let name = format!("pgmesh_{}", self.next_name);
+                    frontend::parse(&name, sql, std::iter::empty(), &mut self.out)?;
+                    frontend::describe(b'S', &name, &mut self.out)?;
+                    self.parsing.push_back(Parsing {
+                        sql: sql.to_string(),
+                        name: name.clone(),
+                        parsed: false,
+                    });
+                    name
+                }
+            },
+        };
+        frontend::bind(
+            "",
+            &name,
+            std::iter::once(0),
+            params,
+            |p, buf| match p {
+                Some(text) => {
+                    buf.extend_from_slice(text.as_bytes());
+                    Ok(IsNull::No)
+                }
+                None => Ok(IsNull::Yes),
+            },
+            std::iter::once(0),
+            &mut self.out,
+        )
+        .map_err(|_| protocol("a statement could not be encoded"))?;
+        frontend::execute("", 0, &mut self.out)?;
+        Ok(())
+    }
+
+    /// Sends the queued statements with one `Sync`.
+    pub async fn send(&mut self) -> Result<(), WireError> {
+        frontend::sync(&mut self.out);
+        self.idle = false;
+        self.ready = None;
+        let out = self.out.split();
+        self.stream.write_all(&out).await?;
+        Ok(())
+    }
+
+    /// The column names of a statement prepared on this connection.
+    pub fn columns(&self, sql: &str) -> Option<Arc<[String]>> {
+        self.statements.get(sql).map(|p| Arc::clone(&p.columns))
+    }
+
+    async fn message(&mut self) -> Result<Message, WireError> {
+        loop {
+            if let Some(m) = Message::parse(&mut self.read)? {
+                return Ok(m);
+            }
+            if self.read.capacity() - self.read.len() < 4096 {
+                self.read.reserve(16 * 1024);
+            }
+            if self.stream.read_buf(&mut self.read).await? == 0 {
+                return Err(protocol("PostgreSQL closed the connection"));
+            }
+        }
+    }
+
+    /// The next row or end of the statement in front; its error as `WireError::Db`, after
+    /// which PostgreSQL skips the rest of the batch (call [`Conn::ready`]).
+    pub async fn next(&mut self) -> Result<Event, WireError> {
+        loop {
+            match self.message().await? {
+                Message::DataRow(body) => {
+                    let ranges = body.ranges().collect()?;
+                    return Ok(Event::Row(Row { body, ranges }));
+                }
+                Message::CommandComplete(_) | Message::EmptyQueryResponse => {
+                    return Ok(Event::Done)
+                }
+                Message::ParseComplete => {
+                    if let Some(p) = self.parsing.iter_mut().find(|p| !p.parsed) {
+                        p.parsed = true;
+                    }
+                }
+                Message::RowDescription(body) => {
+                    let columns: Vec<String> =
+                        body.fields().map(|f| Ok(f.name().to_string())).collect()?;
+                    self.described(columns);
+                }
+                Message::NoData => self.described(Vec::new()),
+                Message::ErrorResponse(body) => {
+                    self.parsing.clear();
+                    return Err(WireError::Db(db_error(&body)?));
+                }
+                Message::ReadyForQuery(body) => {
+                    self.ready = Some(body.status());
+                    return Err(protocol("the answer ended early"));
+                }
+                Message::ParameterDescription(_)
+                | Message::BindComplete
+                | Message::NoticeResponse(_)
+                | Message::ParameterStatus(_)
+                | Message::NotificationResponse(_) => {}
+                _ => return Err(protocol("an unexpected message")),
+            }
+        }
+    }
+
+    fn described(&mut self, columns: Vec<String>) {
+        // `Describe` follows its `Parse`: the answer is the first parsed one's.
+        if let Some(pos) = self.parsing.iter().position(|p| p.parsed) {
+            if let Some(p) = self.parsing.remove(pos) {
+                self.statements.insert(
+                    p.sql,
+                    Prepared {
+                        name: p.name,
+                        columns: columns.into(),
+                    },
+                );
+            }
+        }
+    }
+
+    /// Skips the rest of the statement in front (rows and all).
+    pub async fn finish(&mut self) -> Result<(), WireError> {
+        while let Event::Row(_) = self.next().await? {}
+        Ok(())
+    }
+
+    /// Reads to the end of the batch; the transaction status (`I` idle, `T` in a
+    /// transaction, `E` in a failed one).
+    pub async fn ready(&mut self) -> Result<u8, WireError> {
+        let status = match self.ready {
+            Some(s) => s,
+            None => loop {
+                match self.message().await? {
+                    Message::ReadyForQuery(body) => break body.status(),
+                    Message::ErrorResponse(_) => self.parsing.clear(),
+                    Message::ParseComplete => {
+                        if let Some(p) = self.parsing.iter_mut().find(|p| !p.parsed) {
+                            p.parsed = true;
+                        }
+                    }
+                    Message::RowDescription(body) => {
+                        let columns: Vec<String> =
+                            body.fields().map(|f| Ok(f.name().to_string())).collect()?;
+                        self.described(columns);
+                    }
+                    Message::NoData => self.described(Vec::new()),
+                    _ => {}
+                }
+            },
+        };
+        self.parsing.clear();
+        self.ready = Some(status);
+        self.idle = status == b'I';
+        Ok(status)
+    }
+
+    /// After a failure: reads what is left of the batch and rolls back an open transaction.
+    /// Says whether the connection is idle again.
+    pub async fn restore(&mut self) -> bool {
+        // Statements queued but never sent are dropped.
+        self.out.clear();
+        if self.idle {
+            self.parsing.clear();
+            return true;
+        }
+        match self.ready().await {
+            Ok(b'I') => true,
+            Ok(_) => {
+                if self.push("ROLLBACK", std::iter::empty()).is_err() || self.send().await.is_err()
+                {
+                    return false;
+                }
+                matches!(self.ready().await, Ok(b'I'))
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// Asks PostgreSQL to cancel what this connection runs (over a connection of its own).
+    pub async fn cancel(&self) {
+        if let Ok(stream) = open(&self.config).await {
+            let _ = self
+                .cancel
+                .cancel_query_raw(stream, tokio_postgres::NoTls)
+                .await;
+        }
+    }
+}
+
+fn db_error(body: &ErrorResponseBody) -> Result<DbError, WireError> {
+    let mut e = DbError {
+        code: String::new(),
+        message: String::new(),
+        detail: None,
+        hint: None,
+    };
+    let mut fields = body.fields();
+    while let Some(f) = fields.next()? {
+        // PostgreSQL sends its messages in the server's encoding; lossy rather than refused.
+        let value = || String::from_utf8_lossy(f.value_bytes()).into_owned();
+        match f.type_() {
+            b'C' => e.code = value(),
+            b'M' => e.message = value(),
+            b'D' => e.detail = Some(value()),
+            b'H' => e.hint = Some(value()),
+            _ => {}
+        }
+    }
+    Ok(e)
+}
+
+/// deadpool's manager for [`Conn`]s.
+pub struct Manager {
+    config: Arc<tokio_postgres::Config>,
+}
+
+impl Manager {
+    pub fn new(config: tokio_postgres::Config) -> Manager {
+        Manager {
+            config: Arc::new(config),
+        }
+    }
+}
+
+impl deadpool::managed::Manager for Manager {
+    type Type = Conn;
+    type Error = WireError;
+
+    async fn create(&self) -> Result<Conn, WireError> {
+        Conn::connect(Arc::clone(&self.config)).await
+    }
+
+    async fn recycle(
+        &self,
+        conn: &mut Conn,
+        _: &deadpool::managed::Metrics,
+    ) -> deadpool::managed::RecycleResult<WireError> {
+        if conn.reusable() {
+            Ok(())
+        } else {
+            Err(deadpool::managed::RecycleError::message(
+                "not idle, too many statements prepared, or older than the schema",
+            ))
+        }
+    }
+}
+
+pub type Pool = deadpool::managed::Pool<Manager>;
+pub type Object = deadpool::managed::Object<Manager>;
