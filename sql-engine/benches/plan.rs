@@ -98,5 +98,39 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// A request for an unknown table: PGRST205 with PostgREST's "Perhaps you meant …" hint,
+/// the filter's whole answer to it.
+fn unknown_table(c: &mut Criterion) {
+    let mut cache = cache();
+    let names = [
+        "directors",
+        "films",
+        "actors",
+        "roles",
+        "reviews",
+        "visits",
+        "competitions",
+        "nominations",
+        "festivals",
+        "studios",
+    ];
+    for name in names {
+        cache.tables.push(sql_engine::schema::Table {
+            schema: "api".into(),
+            name: name.into(),
+            ..Default::default()
+        });
+    }
+    cache.reindex();
+    let settings = settings();
+    c.bench_function("unknown table, with a hint", |b| {
+        b.iter(|| {
+            let r =
+                sql_engine::build_statement("GET", "/no_such_table", "id=eq.1", &cache, &settings);
+            std::hint::black_box(r.err().map(|e| e.to_response().body.len()).unwrap_or(0))
+        })
+    });
+}
+
+criterion_group!(benches, bench, unknown_table);
 criterion_main!(benches);

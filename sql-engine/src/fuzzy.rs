@@ -1,35 +1,41 @@
 //! "Perhaps you meant …" for unknown tables, in the manner of the fuzzy set PostgREST uses:
-//! candidates share character n-grams (cosine similarity over 3-grams, then 2-grams), and the
+//! candidates share character n-grams (3-grams, then 2-grams: a cosine similarity above zero), and the
 //! best of them by Levenshtein similarity wins if it is similar enough.
-
-use std::collections::HashMap;
 
 /// Schemas with this many relations or more get no suggestion (as in PostgREST).
 pub const MAX_RELATIONS: usize = 500;
 const MIN_SCORE: f64 = 0.33;
 
-fn grams(s: &str, n: usize) -> HashMap<Vec<char>, usize> {
+/// The distinct `n`-grams (n ≤ 3) of the lower-cased name padded with `-`, each packed into a
+/// `u64` (21 bits a character), sorted.
+fn grams(s: &str, n: usize) -> Vec<u64> {
     let padded: Vec<char> = std::iter::once('-')
         .chain(s.to_lowercase().chars())
         .chain(std::iter::once('-'))
         .collect();
-    let mut out = HashMap::new();
-    for w in padded.windows(n) {
-        *out.entry(w.to_vec()).or_insert(0) += 1;
-    }
+    let mut out: Vec<u64> = padded
+        .windows(n)
+        .map(|w| {
+            w.iter()
+                .fold(0u64, |acc, c| (acc << 21) | u64::from(u32::from(*c)))
+        })
+        .collect();
+    out.sort_unstable();
+    out.dedup();
     out
 }
 
-fn cosine(a: &HashMap<Vec<char>, usize>, b: &HashMap<Vec<char>, usize>) -> f64 {
-    let dot: usize = a.iter().filter_map(|(g, x)| b.get(g).map(|y| x * y)).sum();
-    let norm =
-        |m: &HashMap<Vec<char>, usize>| (m.values().map(|v| v * v).sum::<usize>() as f64).sqrt();
-    let denominator = norm(a) * norm(b);
-    if denominator == 0.0 {
-        0.0
-    } else {
-        dot as f64 / denominator
+/// Whether two sorted gram lists share one: their cosine similarity is above zero.
+fn share(a: &[u64], b: &[u64]) -> bool {
+    let (mut i, mut j) = (0, 0);
+    while let (Some(x), Some(y)) = (a.get(i), b.get(j)) {
+        match x.cmp(y) {
+            std::cmp::Ordering::Equal => return true,
+            std::cmp::Ordering::Less => i += 1,
+            std::cmp::Ordering::Greater => j += 1,
+        }
     }
+    false
 }
 
 fn levenshtein(a: &[char], b: &[char]) -> usize {
@@ -55,7 +61,7 @@ pub fn closest<'a>(
         let mut sharing: Vec<&str> = candidates
             .clone()
             .into_iter()
-            .filter(|c| cosine(&wanted, &grams(c, n)) > 0.0)
+            .filter(|c| share(&wanted, &grams(c, n)))
             .collect();
         if sharing.is_empty() {
             continue;

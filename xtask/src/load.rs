@@ -126,6 +126,9 @@ const WORKLOADS: &[Workload] = &[
 
 const CONNECTIONS: [u32; 2] = [10, 50];
 
+/// The plain proxy hop's row.
+const HOP: &str = "Envoy → Envoy direct_response (no filter)";
+
 /// The connection counts to measure (`PGMESH_BENCH_CONNECTIONS`, comma-separated, overrides).
 fn connections() -> Vec<u32> {
     std::env::var("PGMESH_BENCH_CONNECTIONS")
@@ -599,6 +602,46 @@ fn run_pgbench(
 
 /// An Envoy of the same binary that answers every request itself: the proxy ceiling.
 fn direct_envoy(envoy_bin: &Path, dir: &Path) -> Result<(std::process::Child, String)> {
+    let route = r#"direct_response:
+                  status: 404
+                  body: {inline_string: '{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table"}'}"#;
+    plain_envoy(envoy_bin, dir, "direct", route, None)
+}
+
+/// An Envoy of the same binary, with no filter, forwarding every request to `upstream` (over
+/// HTTP/1.1, as to the sidecar): what one proxy hop costs when the upstream answers at once.
+fn hop_envoy(
+    envoy_bin: &Path,
+    dir: &Path,
+    upstream: &str,
+) -> Result<(std::process::Child, String)> {
+    let (host, port) = upstream
+        .rsplit_once(':')
+        .ok_or("the upstream address has no port")?;
+    let route = "route: {cluster: upstream, timeout: 0s}";
+    let cluster = format!(
+        r#"  clusters:
+  - name: upstream
+    type: STATIC
+    connect_timeout: 1s
+    load_assignment:
+      cluster_name: upstream
+      endpoints:
+      - lb_endpoints:
+        - endpoint:
+            address: {{socket_address: {{address: {host}, port_value: {port}}}}}
+"#
+    );
+    plain_envoy(envoy_bin, dir, "hop", route, Some(&cluster))
+}
+
+fn plain_envoy(
+    envoy_bin: &Path,
+    dir: &Path,
+    name: &str,
+    route: &str,
+    clusters: Option<&str>,
+) -> Result<(std::process::Child, String)> {
     let port = free_port()?;
     let admin = free_port()?;
     let yaml = format!(
@@ -606,29 +649,28 @@ fn direct_envoy(envoy_bin: &Path, dir: &Path) -> Result<(std::process::Child, St
   address: {{socket_address: {{address: 127.0.0.1, port_value: {admin}}}}}
 static_resources:
   listeners:
-  - name: direct
+  - name: {name}
     address: {{socket_address: {{address: 127.0.0.1, port_value: {port}}}}}
     filter_chains:
     - filters:
       - name: envoy.filters.network.http_connection_manager
         typed_config:
           "@type": type.googleapis.com/envoy.extensions.filters.network.http_connection_manager.v3.HttpConnectionManager
-          stat_prefix: direct
+          stat_prefix: {name}
           route_config:
             virtual_hosts:
             - name: all
               domains: ["*"]
               routes:
               - match: {{prefix: "/"}}
-                direct_response:
-                  status: 404
-                  body: {{inline_string: '{{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table"}}'}}
+                {route}
           http_filters:
           - name: envoy.filters.http.router
             typed_config: {{"@type": type.googleapis.com/envoy.extensions.filters.http.router.v3.Router}}
-"#
+{clusters}"#,
+        clusters = clusters.unwrap_or("")
     );
-    let path = dir.join("direct.yaml");
+    let path = dir.join(format!("{name}.yaml"));
     std::fs::write(&path, yaml)?;
     let mut cmd = Command::new(envoy_bin);
     cmd.arg("-c")
@@ -652,7 +694,7 @@ static_resources:
         }
         std::thread::sleep(Duration::from_millis(100));
     }
-    Err("the direct-response Envoy did not start".into())
+    Err(format!("the {name} Envoy did not start").into())
 }
 
 /// One row of the table.
@@ -714,6 +756,7 @@ pub fn load() -> Result<()> {
     let secs = seconds();
 
     let (mut direct, direct_addr) = direct_envoy(&envoy_bin, &dir)?;
+    let (mut hop, hop_addr) = hop_envoy(&envoy_bin, &dir, &direct_addr)?;
 
     let mut rows: Vec<Row> = Vec::new();
     for conns in connections() {
@@ -728,6 +771,18 @@ pub fn load() -> Result<()> {
             connections: conns,
             what: "proxy ceiling",
             cpu: [Some(per(cpu_us(&[direct.id()]) - envoy_cpu)), None, None],
+            m,
+            round_trips: None,
+        });
+        // One plain proxy hop in front of that answer.
+        let envoy_cpu = cpu_us(&[hop.id()]);
+        let m = run_wrk(&hop_addr, &script, conns, secs)?;
+        let per = |us: u64| us as f64 / m.requests.max(1) as f64;
+        rows.push(Row {
+            workload: HOP,
+            connections: conns,
+            what: "proxy hop",
+            cpu: [Some(per(cpu_us(&[hop.id()]) - envoy_cpu)), None, None],
             m,
             round_trips: None,
         });
@@ -792,6 +847,7 @@ pub fn load() -> Result<()> {
             }
         }
     }
+    proc::stop(&mut hop, libc::SIGTERM);
     proc::stop(&mut direct, libc::SIGTERM);
     drop(stack);
     let filter_rows = if selected("filter cost") {
@@ -899,6 +955,17 @@ fn report(rows: &[Row], captured: &[Captured], filter_rows: &[FilterRow]) -> Res
             (
                 ratio(find(r.workload, r.connections, "ceiling A")),
                 ratio(find(r.workload, r.connections, "ceiling B")),
+                ratio(find(
+                    "Envoy direct_response",
+                    r.connections,
+                    "proxy ceiling",
+                )),
+            )
+        } else if r.workload == HOP {
+            // A hop with nothing behind it, against the database's own ceiling for one row.
+            (
+                ratio(find("GET one row", r.connections, "ceiling A")),
+                None,
                 ratio(find(
                     "Envoy direct_response",
                     r.connections,
