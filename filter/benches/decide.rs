@@ -88,7 +88,12 @@ fn bench(c: &mut Criterion) {
         }
         h
     };
-    type Case<'a> = (&'a str, &'a str, Vec<(String, String)>, fn(&Decision) -> bool);
+    type Case<'a> = (
+        &'a str,
+        &'a str,
+        Vec<(String, String)>,
+        fn(&Decision) -> bool,
+    );
     let cases: [Case; 4] = [
         (
             "GET one row, anonymous",

@@ -284,6 +284,19 @@ impl Conn {
         })
     }
 
+    /// Whether PostgreSQL closed this idle connection (a restart, a fail-over, a terminated
+    /// backend): it has nothing to say to an idle client, so end of stream or any unasked
+    /// message (such as its FATAL on shutdown) means the connection is done. One non-blocking
+    /// read; nothing is consumed from a live connection.
+    fn closed_by_server(&self) -> bool {
+        let mut probe = [0u8; 1];
+        let read = match &self.stream {
+            Stream::Tcp(s) => s.try_read(&mut probe),
+            Stream::Unix(s) => s.try_read(&mut probe),
+        };
+        !matches!(read, Err(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+
     /// Whether the connection can serve another request.
     pub fn reusable(&self) -> bool {
         self.idle && self.statements.len() <= STATEMENTS_MAX && self.generation == generation()
@@ -551,11 +564,11 @@ impl deadpool::managed::Manager for Manager {
         conn: &mut Conn,
         _: &deadpool::managed::Metrics,
     ) -> deadpool::managed::RecycleResult<WireError> {
-        if conn.reusable() {
+        if conn.reusable() && !conn.closed_by_server() {
             Ok(())
         } else {
             Err(deadpool::managed::RecycleError::message(
-                "not idle, too many statements prepared, or older than the schema",
+                "not idle, too many statements prepared, older than the schema, or closed by the server",
             ))
         }
     }

@@ -529,6 +529,7 @@ fn run_pgbench(
     let log_dir = dir.join(format!("pgbench-{}", crate::random_hex(4)?));
     std::fs::create_dir_all(&log_dir)?;
     let postmaster = cluster.pid().unwrap_or(0);
+    let processes_before = postgres_pids(postmaster).len();
     let cpu_before = postgres_cpu_us(postmaster);
     let out = Command::new(bindir.join("pgbench"))
         .args([
@@ -550,6 +551,13 @@ fn run_pgbench(
         .arg("postgres")
         .stdin(Stdio::null())
         .output()?;
+    // pgbench's backends exit with it; their CPU moves to the postmaster's reaped-children
+    // time only once it has reaped them. Read after that, or their time would be lost.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while postgres_pids(postmaster).len() > processes_before && std::time::Instant::now() < deadline
+    {
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let cpu = postgres_cpu_us(postmaster).saturating_sub(cpu_before);
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
     if !out.status.success() {

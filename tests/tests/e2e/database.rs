@@ -142,3 +142,51 @@ fn a_table_recreated_with_another_key_type_is_served_after_a_reload() {
         assert_eq!((r.status, r.body.as_str()), (200, "[{\"name\":\"new\"}]"));
     }
 }
+
+#[test]
+fn connections_the_server_closed_are_replaced_before_a_request_uses_them() {
+    psql(
+        "do $$ begin
+           if not exists (select from pg_roles where rolname = 'closing_authenticator') then
+             create role closing_authenticator login noinherit;
+           end if;
+         end $$;
+         grant web_anon to closing_authenticator;",
+    );
+    let shared = stack();
+    let cluster = shared.cluster.as_ref().unwrap();
+    let s = stack_for_uri(
+        &cluster.uri("closing_authenticator"),
+        "db-pool = 2\n",
+        wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let read = || http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+    for _ in 0..4 {
+        assert_eq!(read().status, 200);
+    }
+    // What a restarted or failed-over server does to idle connections.
+    let sessions = "select count(*) from pg_stat_activity where usename = 'closing_authenticator'";
+    let closed = psql(
+        "select count(*) from pg_stat_activity, pg_terminate_backend(pid) \
+         where usename = 'closing_authenticator'",
+    );
+    assert!(
+        closed.trim().parse::<u32>().unwrap() >= 1,
+        "closed {closed}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while psql(sessions).trim() != "0" {
+        assert!(Instant::now() < deadline, "the sessions did not end");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    for _ in 0..4 {
+        let r = read();
+        assert_eq!(
+            (r.status, r.body.as_str()),
+            (200, "[{\"id\":1}]"),
+            "a pooled connection the server closed was used"
+        );
+    }
+}
