@@ -191,6 +191,10 @@ impl App {
             }
         };
         let body = match head.body {
+            // 204 and 304 have no body (hyper's HTTP/1.1 drops one silently; HTTP/2 refuses it).
+            Some(_) if matches!(head.status, 204 | 304) => Full::new(Bytes::new())
+                .map_err(|never| match never {})
+                .boxed(),
             Some(bytes) => Full::new(bytes).map_err(|never| match never {}).boxed(),
             None => {
                 let chunks = futures_util::stream::poll_fn(move |cx| body_rx.poll_recv(cx))
