@@ -391,44 +391,55 @@ impl Conn {
         }
     }
 
+    /// Keeps track of statements being prepared; true when `m` was such a message, or one
+    /// that needs no answer (notices, parameter changes).
+    fn note(&mut self, m: &Message) -> Result<bool, WireError> {
+        match m {
+            Message::ParseComplete => {
+                if let Some(p) = self.parsing.iter_mut().find(|p| !p.parsed) {
+                    p.parsed = true;
+                }
+            }
+            Message::RowDescription(body) => {
+                let columns: Vec<String> =
+                    body.fields().map(|f| Ok(f.name().to_string())).collect()?;
+                self.described(columns);
+            }
+            Message::NoData => self.described(Vec::new()),
+            Message::ParameterDescription(_)
+            | Message::BindComplete
+            | Message::NoticeResponse(_)
+            | Message::ParameterStatus(_)
+            | Message::NotificationResponse(_) => {}
+            _ => return Ok(false),
+        }
+        Ok(true)
+    }
+
     /// The next row or end of the statement in front; its error as `WireError::Db`, after
     /// which PostgreSQL skips the rest of the batch (call [`Conn::ready`]).
     pub async fn next(&mut self) -> Result<Event, WireError> {
         loop {
-            match self.message().await? {
+            let m = self.message().await?;
+            if self.note(&m)? {
+                continue;
+            }
+            return match m {
                 Message::DataRow(body) => {
                     let ranges = body.ranges().collect()?;
-                    return Ok(Event::Row(Row { body, ranges }));
+                    Ok(Event::Row(Row { body, ranges }))
                 }
-                Message::CommandComplete(_) | Message::EmptyQueryResponse => {
-                    return Ok(Event::Done)
-                }
-                Message::ParseComplete => {
-                    if let Some(p) = self.parsing.iter_mut().find(|p| !p.parsed) {
-                        p.parsed = true;
-                    }
-                }
-                Message::RowDescription(body) => {
-                    let columns: Vec<String> =
-                        body.fields().map(|f| Ok(f.name().to_string())).collect()?;
-                    self.described(columns);
-                }
-                Message::NoData => self.described(Vec::new()),
+                Message::CommandComplete(_) | Message::EmptyQueryResponse => Ok(Event::Done),
                 Message::ErrorResponse(body) => {
                     self.parsing.clear();
-                    return Err(WireError::Db(db_error(&body)?));
+                    Err(WireError::Db(db_error(&body)?))
                 }
                 Message::ReadyForQuery(body) => {
                     self.ready = Some(body.status());
-                    return Err(protocol("the answer ended early"));
+                    Err(protocol("the answer ended early"))
                 }
-                Message::ParameterDescription(_)
-                | Message::BindComplete
-                | Message::NoticeResponse(_)
-                | Message::ParameterStatus(_)
-                | Message::NotificationResponse(_) => {}
-                _ => return Err(protocol("an unexpected message")),
-            }
+                _ => Err(protocol("an unexpected message")),
+            };
         }
     }
 
@@ -459,21 +470,14 @@ impl Conn {
         let status = match self.ready {
             Some(s) => s,
             None => loop {
-                match self.message().await? {
+                let m = self.message().await?;
+                match m {
                     Message::ReadyForQuery(body) => break body.status(),
                     Message::ErrorResponse(_) => self.parsing.clear(),
-                    Message::ParseComplete => {
-                        if let Some(p) = self.parsing.iter_mut().find(|p| !p.parsed) {
-                            p.parsed = true;
-                        }
+                    // Rows and ends of statements left unread are skipped.
+                    other => {
+                        self.note(&other)?;
                     }
-                    Message::RowDescription(body) => {
-                        let columns: Vec<String> =
-                            body.fields().map(|f| Ok(f.name().to_string())).collect()?;
-                        self.described(columns);
-                    }
-                    Message::NoData => self.described(Vec::new()),
-                    _ => {}
                 }
             },
         };

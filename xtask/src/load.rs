@@ -903,45 +903,46 @@ fn filter_cost(
             header,
         ),
     ];
+    // Both stacks run side by side and are measured in alternating slices, so that the
+    // machine's drift (other tenants, clock speed) falls on both alike.
+    let with = start_with(&local)?;
+    let without = start_with(&passthrough)?;
+    let slice = (secs / FILTER_COST_SLICES).max(1);
     let mut out = Vec::new();
-    let per_request = |wasm: &Path| -> Result<Vec<f64>> {
-        let stack = start_with(wasm)?;
-        let envoy = stack.pids().get(1).copied().unwrap_or(0);
-        let mut v = Vec::new();
-        for &conns in &connections() {
-            for (_, headers) in &cases {
-                let w = Workload {
-                    name: "filter cost",
-                    method: "GET",
-                    path: "/parents?id=eq.{id}",
-                    body: None,
-                    headers,
-                    status: 200,
-                    database: false,
-                };
-                let script = dir.join("filter.lua");
-                std::fs::write(&script, lua(&w))?;
-                let before = cpu_us(&[envoy]);
-                let m = run_wrk(&stack.api, &script, conns, secs)?;
-                v.push((cpu_us(&[envoy]) - before) as f64 / m.requests.max(1) as f64);
-            }
-        }
-        Ok(v)
-    };
-    let with_filter = per_request(&local)?;
-    let without = per_request(&passthrough)?;
-    let mut i = 0;
     for &conns in &connections() {
-        for (name, _) in &cases {
-            let (a, b) = (with_filter[i], without[i]);
-            out.push((name.to_string(), conns, a, b, a - b));
-            i += 1;
+        for (name, headers) in &cases {
+            let w = Workload {
+                name: "filter cost",
+                method: "GET",
+                path: "/parents?id=eq.{id}",
+                body: None,
+                headers,
+                status: 200,
+                database: false,
+            };
+            let script = dir.join("filter.lua");
+            std::fs::write(&script, lua(&w))?;
+            let (mut cpu, mut requests) = ([0u64; 2], [0u64; 2]);
+            for _ in 0..FILTER_COST_SLICES {
+                for (i, stack) in [&with, &without].into_iter().enumerate() {
+                    let envoy = stack.pids().get(1).copied().unwrap_or(0);
+                    let before = cpu_us(&[envoy]);
+                    let m = run_wrk(&stack.api, &script, conns, slice)?;
+                    cpu[i] += cpu_us(&[envoy]).saturating_sub(before);
+                    requests[i] += m.requests;
+                }
+            }
+            let per = |i: usize| cpu[i] as f64 / requests[i].max(1) as f64;
+            out.push((name.to_string(), conns, per(0), per(1), per(0) - per(1)));
         }
     }
     Ok(out)
 }
 
 type FilterRow = (String, u32, f64, f64, f64);
+
+/// Slices each side of the filter-cost comparison is measured in, alternately.
+const FILTER_COST_SLICES: u64 = 4;
 
 fn report(rows: &[Row], captured: &[Captured], filter_rows: &[FilterRow]) -> Result<()> {
     let find = |w: &str, c: u32, what: &str| {
