@@ -152,9 +152,10 @@ pub fn marker(what: &str) -> String {
 /// How often `needle` appears in PostgreSQL's statement log (every statement and its
 /// parameters are logged).
 pub fn pg_log_count(needle: &str) -> usize {
-    let log =
-        std::fs::read_to_string(stack().cluster.as_ref().unwrap().log_path()).unwrap_or_default();
-    log.matches(needle).count()
+    // Read as bytes: one line that is not UTF-8 must not hide every other (which would make
+    // "never reached PostgreSQL" checks pass for nothing).
+    let log = std::fs::read(stack().cluster.as_ref().unwrap().log_path()).unwrap();
+    String::from_utf8_lossy(&log).matches(needle).count()
 }
 
 pub fn token(claims: serde_json::Value) -> String {

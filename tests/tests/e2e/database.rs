@@ -28,17 +28,24 @@ fn psql_login(user: &str, password: &str) -> bool {
         .unwrap_or(false)
 }
 
-#[test]
-fn an_authenticator_with_a_password_connects_with_scram() {
-    psql(
+/// A login role of the test's own that may switch to `web_anon`, as an authenticator.
+fn authenticator_role(name: &str) {
+    psql(&format!(
         "do $$ begin
-           if not exists (select from pg_roles where rolname = 'scram_authenticator') then
-             create role scram_authenticator login noinherit;
+           if not exists (select from pg_roles where rolname = '{name}') then
+             create role {name} login noinherit;
            end if;
          end $$;
-         set password_encryption = 'scram-sha-256';
-         alter role scram_authenticator password 'scram-Pa55';
-         grant web_anon to scram_authenticator;",
+         grant web_anon to {name};"
+    ));
+}
+
+#[test]
+fn an_authenticator_with_a_password_connects_with_scram() {
+    authenticator_role("scram_authenticator");
+    psql(
+        "set password_encryption = 'scram-sha-256';
+         alter role scram_authenticator password 'scram-Pa55';",
     );
     assert!(
         psql("select rolpassword from pg_authid where rolname = 'scram_authenticator'")
@@ -145,14 +152,7 @@ fn a_table_recreated_with_another_key_type_is_served_after_a_reload() {
 
 #[test]
 fn connections_the_server_closed_are_replaced_before_a_request_uses_them() {
-    psql(
-        "do $$ begin
-           if not exists (select from pg_roles where rolname = 'closing_authenticator') then
-             create role closing_authenticator login noinherit;
-           end if;
-         end $$;
-         grant web_anon to closing_authenticator;",
-    );
+    authenticator_role("closing_authenticator");
     let shared = stack();
     let cluster = shared.cluster.as_ref().unwrap();
     let s = stack_for_uri(
