@@ -43,6 +43,8 @@ pub struct Config {
     pub jwt_cache_max_entries: u64,
     /// `server-cors-allowed-origins` (empty: any origin).
     pub server_cors_allowed_origins: Vec<String>,
+    /// `db-hoisted-tx-settings`: function settings applied to the whole transaction.
+    pub db_hoisted_tx_settings: Vec<String>,
     /// `NOTIFY` channel for reloads, when enabled.
     pub db_channel: Option<String>,
     /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
@@ -158,6 +160,7 @@ const BUILT: &[&str] = &[
     "jwt-cache-max-entries",
     "server-cors-allowed-origins",
     "pgmesh-max-body-bytes",
+    "db-hoisted-tx-settings",
 ];
 
 fn canonical(key: &str) -> Option<String> {
@@ -456,6 +459,12 @@ fn from_map(
         db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
         db_pre_request: get("db-pre-request").map(String::from),
         server_cors_allowed_origins: list(get("server-cors-allowed-origins").unwrap_or("")),
+        db_hoisted_tx_settings: match get("db-hoisted-tx-settings") {
+            Some(v) => list(v),
+            None => sql_engine::settings::DEFAULT_HOISTED_TX_SETTINGS
+                .map(String::from)
+                .to_vec(),
+        },
         jwt_cache_max_entries: get("jwt-cache-max-entries")
             .and_then(|v| v.parse().ok())
             .unwrap_or(1000),
@@ -504,6 +513,7 @@ impl Config {
             max_body_bytes: self.max_body_bytes,
             jwt_cache_max_entries: self.jwt_cache_max_entries,
             server_cors_allowed_origins: self.server_cors_allowed_origins.clone(),
+            db_hoisted_tx_settings: self.db_hoisted_tx_settings.clone(),
         }
     }
 
@@ -591,6 +601,33 @@ mod tests {
             !format!("{c:?}").contains("reallyreally"),
             "secrets stay out of Debug"
         );
+    }
+
+    #[test]
+    fn hoisted_tx_settings_default_to_postgrest_s_list_and_reach_the_filter() {
+        let base = "db-uri = \"postgres://a@localhost/app\"\ndb-schemas = \"api\"\n";
+        let Ok(c) = load_text(base, &[]) else {
+            unreachable!()
+        };
+        assert_eq!(
+            c.api_settings().db_hoisted_tx_settings,
+            vec![
+                "statement_timeout",
+                "plan_filter.statement_cost_limit",
+                "default_transaction_isolation"
+            ]
+        );
+        let Ok(c) = load_text(
+            &format!("{base}db-hoisted-tx-settings = \"statement_timeout, work_mem\"\n"),
+            &[],
+        ) else {
+            unreachable!()
+        };
+        assert_eq!(
+            c.api_settings().db_hoisted_tx_settings,
+            vec!["statement_timeout", "work_mem"]
+        );
+        assert!(c.unbuilt.is_empty(), "{:?}", c.unbuilt);
     }
 
     #[test]

@@ -291,6 +291,13 @@ fn call_handoff(state: &FilterState, c: &CallPlan<'_>) -> Handoff {
         schema: read.schema.clone(),
         read_only: c.read_only,
         timezone: prefs.timezone.clone(),
+        tx_settings: c
+            .function
+            .settings
+            .iter()
+            .filter(|(name, _)| state.settings.db_hoisted_tx_settings.contains(name))
+            .cloned()
+            .collect(),
         rollback: tx_end.rolls_back(prefs.write().tx_rollback),
         body: c.body_format.map(|format| BodySpec {
             param: 0,

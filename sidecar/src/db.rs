@@ -264,11 +264,15 @@ async fn transaction(
     let auth = h.authenticated;
     let pg = |e: WireError| wire_error(e, auth);
     let settings = settings_statement_of(config, request);
-    let begin_sql = if h.read_only {
-        "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ ONLY"
-    } else {
-        "START TRANSACTION ISOLATION LEVEL READ COMMITTED, READ WRITE"
-    };
+    let begin_sql = format!(
+        "START TRANSACTION ISOLATION LEVEL {}, {}",
+        isolation_level(h),
+        if h.read_only {
+            "READ ONLY"
+        } else {
+            "READ WRITE"
+        }
+    );
     let pre_sql = config
         .db_pre_request
         .as_ref()
@@ -277,7 +281,7 @@ async fn transaction(
     let end_sql = if h.rollback { "ROLLBACK" } else { "COMMIT" };
     let none = std::iter::empty::<Option<&str>>;
 
-    conn.push(begin_sql, none()).map_err(pg)?;
+    conn.push(&begin_sql, none()).map_err(pg)?;
     conn.push(&settings.sql, settings.params.iter().map(|p| p.as_deref()))
         .map_err(pg)?;
     if let Some(sql) = &pre_sql {
@@ -430,6 +434,23 @@ async fn transaction(
     Ok(Ended::Done)
 }
 
+/// A called function's hoisted `default_transaction_isolation`, as SQL; READ COMMITTED
+/// otherwise (PostgreSQL validated the value when the function was defined).
+fn isolation_level(h: &Handoff) -> &'static str {
+    let hoisted = h
+        .tx_settings
+        .iter()
+        .rev()
+        .find(|(name, _)| name == "default_transaction_isolation")
+        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    match hoisted.as_deref() {
+        Some("serializable") => "SERIALIZABLE",
+        Some("repeatable read") => "REPEATABLE READ",
+        Some("read uncommitted") => "READ UNCOMMITTED",
+        _ => "READ COMMITTED",
+    }
+}
+
 /// The request's settings (`set_config(…)` for each), as PostgREST sets them.
 fn settings_statement_of(config: &Config, request: &Request) -> sql_engine::sql::Statement {
     let h = &request.handoff;
@@ -443,6 +464,14 @@ fn settings_statement_of(config: &Config, request: &Request) -> sql_engine::sql:
         request
             .role_settings
             .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str())),
+    );
+    // The called function's hoisted settings override the role's; its isolation level is the
+    // transaction's own (`isolation_level`).
+    settings.extend(
+        h.tx_settings
+            .iter()
+            .filter(|(k, _)| k != "default_transaction_isolation")
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
     let cookies = if h.cookies.is_empty() {

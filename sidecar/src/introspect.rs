@@ -74,7 +74,7 @@ where r.rulename = '_RETURN' and vn.nspname::text = any($1::text[])
 order by vn.nspname, vc.relname, n";
 
 /// Functions of the exposed schemas: input arguments (name, type, has a default), result, the
-/// relation a composite result or the first argument belongs to, volatility.
+/// relation a composite result or the first argument belongs to, volatility, `SET` clauses.
 const FUNCTIONS: &str = "
 select n.nspname::text, p.proname::text,
        coalesce(p.proargnames, '{}'::text[]),
@@ -86,7 +86,8 @@ select n.nspname::text, p.proname::text,
        p.provolatile::text,
        an.nspname::text, ac.relname::text,
        p.prorows::float8,
-       rt.typtype = 'c' or coalesce(p.proargmodes::text[] && array['o', 'b', 't'], false)
+       rt.typtype = 'c' or coalesce(p.proargmodes::text[] && array['o', 'b', 't'], false),
+       coalesce(p.proconfig, '{}'::text[])
 from pg_catalog.pg_proc p
 join pg_catalog.pg_namespace n on n.oid = p.pronamespace
 join pg_catalog.pg_type rt on rt.oid = p.prorettype
@@ -283,6 +284,12 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             first_arg_relation: pair(opt(12)?, opt(13)?),
             rows: row.try_get::<_, f64>(14).map_err(describe)?.max(0.0) as u64,
             returns_composite: row.try_get(15).map_err(describe)?,
+            // `name=value`, as PostgreSQL stores them.
+            settings: list(16)?
+                .iter()
+                .filter_map(|s| s.split_once('='))
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
         });
     }
     let mut cache = SchemaCache::new(String::new(), tables);

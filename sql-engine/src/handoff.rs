@@ -47,6 +47,10 @@ pub struct Handoff {
     pub read_only: bool,
     /// `Prefer: timezone=…`, set as the transaction's `timezone`.
     pub timezone: Option<String>,
+    /// The called function's hoisted settings (`db-hoisted-tx-settings`), applied after the
+    /// role's own; `default_transaction_isolation` sets the transaction's isolation level.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tx_settings: Vec<(String, String)>,
     /// `EXPLAIN (FORMAT JSON)` of the count query (planned and estimated counts), or empty.
     pub explain_sql: String,
     pub explain_params: Vec<Option<String>>,

@@ -84,6 +84,9 @@ pub struct Function {
     /// Rows with columns (a composite type, or OUT/TABLE parameters), rather than a scalar.
     #[serde(default)]
     pub returns_composite: bool,
+    /// The definition's `SET` clauses (`SET statement_timeout TO '4s'`), name and value.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub settings: Vec<(String, String)>,
 }
 
 impl Function {

@@ -35,10 +35,25 @@ pub struct ApiSettings {
     /// `jwt-cache-max-entries`: verified tokens each filter VM keeps (0: none).
     #[serde(default = "default_jwt_cache_max_entries")]
     pub jwt_cache_max_entries: u64,
+    /// `db-hoisted-tx-settings`: a called function's `SET` clauses for these settings apply to
+    /// the whole transaction (a `statement_timeout` then bounds the call itself).
+    #[serde(default = "default_hoisted_tx_settings")]
+    pub db_hoisted_tx_settings: Vec<String>,
 }
 
 fn default_jwt_cache_max_entries() -> u64 {
     1000
+}
+
+/// `db-hoisted-tx-settings`' default: the function settings applied to the whole transaction.
+pub const DEFAULT_HOISTED_TX_SETTINGS: [&str; 3] = [
+    "statement_timeout",
+    "plan_filter.statement_cost_limit",
+    "default_transaction_isolation",
+];
+
+fn default_hoisted_tx_settings() -> Vec<String> {
+    DEFAULT_HOISTED_TX_SETTINGS.map(String::from).to_vec()
 }
 
 /// The default limit on request bodies: 100 MiB.

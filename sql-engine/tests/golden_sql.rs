@@ -44,6 +44,7 @@ fn settings(max_rows: Option<u64>) -> ApiSettings {
         max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
         jwt_cache_max_entries: 1000,
         server_cors_allowed_origins: Vec::new(),
+        db_hoisted_tx_settings: Vec::new(),
     }
 }
 

@@ -1,7 +1,7 @@
 //! Functions as endpoints: arguments from the query string or the body, overloads, result
 //! shapes, and reads over table-valued results.
 
-use pgmesh_e2e::{get, http, psql, stack};
+use pgmesh_e2e::{get, http, psql, stack, stack_for_config, wasm};
 
 use crate::writes::send;
 
@@ -245,4 +245,31 @@ fn array_bodies_columns_and_large_arguments() {
     );
     assert_eq!(r.status, 200, "{r:?}");
     assert_eq!(r.body.len(), 700_000 + "\"Hello !\"".len());
+}
+
+#[test]
+fn a_function_s_hoisted_settings_apply_to_the_whole_transaction() {
+    // `SET statement_timeout` on the function bounds the call itself: PostgreSQL arms the
+    // timeout when a statement starts, so the setting only counts when set before the call.
+    let r = get("/rpc/hoisted_timeout");
+    assert_eq!(r.status, 500, "{r:?}");
+    assert_eq!(r.json()["code"], "57014", "{r:?}");
+    // `SET default_transaction_isolation` is the transaction's isolation level.
+    let r = get("/rpc/hoisted_isolation");
+    assert_eq!((r.status, r.body.as_str()), (200, "\"serializable\""));
+
+    // Only the settings `db-hoisted-tx-settings` lists are hoisted.
+    let s = stack_for_config(
+        "db-hoisted-tx-settings = \"default_transaction_isolation\"\n",
+        wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let r = http::get(&s.api, "/rpc/hoisted_timeout").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "\"slept\""), "{r:?}");
+    let r = http::get(&s.api, "/rpc/hoisted_isolation").unwrap();
+    assert_eq!(r.body, "\"serializable\"");
+    let s = stack_for_config("db-hoisted-tx-settings = \"\"\n", wasm(), "FAIL_RELOAD", 1);
+    let r = http::get(&s.api, "/rpc/hoisted_isolation").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "\"read committed\""));
 }
