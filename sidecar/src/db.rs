@@ -311,10 +311,14 @@ async fn transaction(
     // The planner's estimate (planned and estimated counts) is needed before the head.
     let planned = if explain {
         let plan = match conn.next().await.map_err(pg)? {
-            wire::Event::Row(row) => row.text(0).map_err(pg)?.map(String::from),
+            wire::Event::Row(row) => {
+                let plan = row.text(0).map_err(pg)?.map(String::from);
+                // The end of the EXPLAIN; the main statement's rows follow.
+                conn.finish().await.map_err(pg)?;
+                plan
+            }
             wire::Event::Done => None,
         };
-        conn.finish().await.map_err(pg)?;
         planned_rows(plan.as_deref())?
     } else {
         None

@@ -23,12 +23,15 @@ use postgres_protocol::message::frontend;
 use postgres_protocol::IsNull;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpStream, UnixStream};
-use tokio_postgres::config::Host;
+use tokio_postgres::config::{Host, TargetSessionAttrs};
 
 /// Statements prepared per connection. Shapes repeat because values are parameters, but
 /// clients can vary them (aliases, column lists): past this many, the connection is retired
 /// after its request and a fresh one takes its place.
 const STATEMENTS_MAX: usize = 256;
+
+/// The read buffer's usual size; one grown by a very large row is given back after its request.
+const READ_BUFFER: usize = 16 * 1024;
 
 /// An error PostgreSQL reported.
 #[derive(Debug, Clone)]
@@ -145,43 +148,87 @@ impl AsyncWrite for Lent {
     }
 }
 
-/// Opens a socket to the first of `db-uri`'s hosts that answers.
-async fn open(config: &tokio_postgres::Config) -> Result<Stream, WireError> {
-    let hosts = config.get_hosts();
-    if hosts.is_empty() {
+/// One place a connection can go: an address, or a Unix-domain socket.
+#[derive(Debug, Clone)]
+enum Target {
+    Tcp(std::net::SocketAddr),
+    Unix(std::path::PathBuf),
+}
+
+/// Where `db-uri` says to connect, in order: each host (with its `hostaddr`, else each address
+/// its name resolves to) on its port, as libpq tries them.
+async fn targets(config: &tokio_postgres::Config) -> Result<Vec<Target>, WireError> {
+    let (hosts, addrs, ports) = (
+        config.get_hosts(),
+        config.get_hostaddrs(),
+        config.get_ports(),
+    );
+    let count = hosts.len().max(addrs.len());
+    if count == 0 {
         return Err(protocol("db-uri names no host"));
     }
-    let ports = config.get_ports();
-    let timeout = config
-        .get_connect_timeout()
-        .copied()
-        .unwrap_or(Duration::from_secs(10));
-    let mut last = io::Error::other("no host answered");
-    for (i, host) in hosts.iter().enumerate() {
+    let mut out = Vec::new();
+    for i in 0..count {
         let port = match ports {
             [] => 5432,
             [one] => *one,
             many => many.get(i).copied().unwrap_or(5432),
         };
-        let attempt = async {
-            match host {
-                Host::Tcp(name) => {
-                    let s = TcpStream::connect((name.as_str(), port)).await?;
-                    s.set_nodelay(true)?;
-                    Ok(Stream::Tcp(s))
+        match (addrs.get(i), hosts.get(i)) {
+            (Some(ip), _) => out.push(Target::Tcp(std::net::SocketAddr::new(*ip, port))),
+            (None, Some(Host::Tcp(name))) => {
+                if let Ok(resolved) = tokio::net::lookup_host((name.as_str(), port)).await {
+                    out.extend(resolved.map(Target::Tcp));
                 }
-                Host::Unix(dir) => Ok(Stream::Unix(
-                    UnixStream::connect(dir.join(format!(".s.PGSQL.{port}"))).await?,
-                )),
             }
-        };
-        match tokio::time::timeout(timeout, attempt).await {
-            Ok(Ok(stream)) => return Ok(stream),
-            Ok(Err(e)) => last = e,
-            Err(_) => last = io::Error::new(io::ErrorKind::TimedOut, "connect timed out"),
+            (None, Some(Host::Unix(dir))) => {
+                out.push(Target::Unix(dir.join(format!(".s.PGSQL.{port}"))));
+            }
+            (None, None) => {}
         }
     }
-    Err(WireError::Io(last))
+    Ok(out)
+}
+
+/// Opens a socket to `target` with `db-uri`'s socket options (connect timeout, TCP keepalives,
+/// TCP user timeout), as tokio-postgres does.
+async fn open(config: &tokio_postgres::Config, target: &Target) -> Result<Stream, WireError> {
+    let timeout = config
+        .get_connect_timeout()
+        .copied()
+        .unwrap_or(Duration::from_secs(10));
+    let attempt = async {
+        match target {
+            Target::Tcp(addr) => {
+                let s = TcpStream::connect(addr).await?;
+                s.set_nodelay(true)?;
+                let socket = socket2::SockRef::from(&s);
+                if let Some(t) = config.get_tcp_user_timeout() {
+                    socket.set_tcp_user_timeout(Some(*t))?;
+                }
+                if config.get_keepalives() {
+                    let mut keepalive =
+                        socket2::TcpKeepalive::new().with_time(config.get_keepalives_idle());
+                    if let Some(interval) = config.get_keepalives_interval() {
+                        keepalive = keepalive.with_interval(interval);
+                    }
+                    if let Some(retries) = config.get_keepalives_retries() {
+                        keepalive = keepalive.with_retries(retries);
+                    }
+                    socket.set_tcp_keepalive(&keepalive)?;
+                }
+                Ok(Stream::Tcp(s))
+            }
+            Target::Unix(path) => Ok(Stream::Unix(UnixStream::connect(path).await?)),
+        }
+    };
+    match tokio::time::timeout(timeout, attempt).await {
+        Ok(result) => result.map_err(WireError::Io),
+        Err(_) => Err(WireError::Io(io::Error::new(
+            io::ErrorKind::TimedOut,
+            "connect timed out",
+        ))),
+    }
 }
 
 struct Prepared {
@@ -251,17 +298,56 @@ pub struct Conn {
     idle: bool,
     cancel: tokio_postgres::CancelToken,
     config: Arc<tokio_postgres::Config>,
+    /// Where this connection went (a cancel request must reach the same server).
+    target: Target,
 }
 
 impl Conn {
+    /// Connects to the first of `db-uri`'s targets that answers and, when it asks for one
+    /// (`target_session_attrs`), has the right kind of session.
     pub async fn connect(config: Arc<tokio_postgres::Config>) -> Result<Conn, WireError> {
-        let slot = Arc::new(Mutex::new(Some(open(&config).await?)));
-        let (client, connection) = config
+        let mut last = protocol("no host answered");
+        for target in targets(&config).await? {
+            match Conn::connect_to(Arc::clone(&config), target).await {
+                Ok(conn) => return Ok(conn),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    async fn connect_to(
+        config: Arc<tokio_postgres::Config>,
+        target: Target,
+    ) -> Result<Conn, WireError> {
+        let slot = Arc::new(Mutex::new(Some(open(&config, &target).await?)));
+        let (client, mut connection) = config
             .connect_raw(Lent(Arc::clone(&slot)), tokio_postgres::NoTls)
             .await?;
+        let wanted = config.get_target_session_attrs();
+        if wanted != TargetSessionAttrs::Any {
+            // Asked through tokio-postgres, driving its connection until the answer is in.
+            let asked = client.simple_query("SHOW transaction_read_only");
+            let answer = tokio::select! {
+                answer = asked => answer?,
+                ended = &mut connection => {
+                    ended?;
+                    return Err(protocol("PostgreSQL closed the connection"));
+                }
+            };
+            let read_only = answer.iter().any(|m| match m {
+                tokio_postgres::SimpleQueryMessage::Row(row) => row.get(0) == Some("on"),
+                _ => false,
+            });
+            if read_only != (wanted == TargetSessionAttrs::ReadOnly) {
+                return Err(protocol(
+                    "the server's session does not match target_session_attrs",
+                ));
+            }
+        }
         let cancel = client.cancel_token();
-        // Never polled: dropping them sends nothing. The handshake read up to
-        // `ReadyForQuery`, after which PostgreSQL sends nothing unasked.
+        // Dropped without being polled again: nothing more is sent. Each exchange read up to
+        // its `ReadyForQuery`, after which PostgreSQL sends nothing unasked.
         drop(client);
         drop(connection);
         let stream = slot
@@ -272,7 +358,7 @@ impl Conn {
         Ok(Conn {
             stream,
             generation: generation(),
-            read: BytesMut::with_capacity(16 * 1024),
+            read: BytesMut::with_capacity(READ_BUFFER),
             out: BytesMut::with_capacity(4 * 1024),
             statements: HashMap::new(),
             parsing: VecDeque::new(),
@@ -281,6 +367,7 @@ impl Conn {
             idle: true,
             cancel,
             config,
+            target,
         })
     }
 
@@ -299,7 +386,12 @@ impl Conn {
 
     /// Whether the connection can serve another request.
     pub fn reusable(&self) -> bool {
-        self.idle && self.statements.len() <= STATEMENTS_MAX && self.generation == generation()
+        self.idle
+            && self.out.is_empty()
+            && self.parsing.is_empty()
+            && self.read.is_empty()
+            && self.statements.len() <= STATEMENTS_MAX
+            && self.generation == generation()
     }
 
     /// Queues a statement of the next batch: its `Parse` and `Describe` the first time on
@@ -324,6 +416,15 @@ impl Conn {
         sql: &str,
         params: impl IntoIterator<Item = Option<&'p str>>,
     ) -> Result<(), WireError> {
+        if sql.contains('\0') {
+            // What PostgreSQL says of a NUL in text (an alias can carry one from the URL).
+            return Err(WireError::Db(DbError {
+                code: String::from("22021"),
+                message: String::from("invalid byte sequence for encoding \"UTF8\": 0x00"),
+                detail: None,
+                hint: None,
+            }));
+        }
         let name = match self.statements.get(sql) {
             Some(p) => p.name.clone(),
             None => match self.parsing.iter().find(|p| p.sql == sql) {
@@ -383,7 +484,7 @@ impl Conn {
                 return Ok(m);
             }
             if self.read.capacity() - self.read.len() < 4096 {
-                self.read.reserve(16 * 1024);
+                self.read.reserve(READ_BUFFER);
             }
             if self.stream.read_buf(&mut self.read).await? == 0 {
                 return Err(protocol("PostgreSQL closed the connection"));
@@ -484,6 +585,9 @@ impl Conn {
         self.parsing.clear();
         self.ready = Some(status);
         self.idle = status == b'I';
+        if self.idle && self.read.is_empty() && self.read.capacity() > 64 * READ_BUFFER {
+            self.read = BytesMut::with_capacity(READ_BUFFER);
+        }
         Ok(status)
     }
 
@@ -511,7 +615,7 @@ impl Conn {
 
     /// Asks PostgreSQL to cancel what this connection runs (over a connection of its own).
     pub async fn cancel(&self) {
-        if let Ok(stream) = open(&self.config).await {
+        if let Ok(stream) = open(&self.config, &self.target).await {
             let _ = self
                 .cancel
                 .cancel_query_raw(stream, tokio_postgres::NoTls)

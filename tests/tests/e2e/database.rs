@@ -190,3 +190,41 @@ fn connections_the_server_closed_are_replaced_before_a_request_uses_them() {
         );
     }
 }
+
+#[test]
+fn db_uri_hosts_are_tried_in_order_and_the_session_kind_is_checked() {
+    authenticator_role("hosts_authenticator");
+    let shared = stack();
+    let cluster = shared.cluster.as_ref().unwrap();
+    // Nothing listens on the first port: the second host is used, after its session was found
+    // to be read-write as asked.
+    let unused = xtask::free_port().unwrap();
+    let uri = format!(
+        "host=127.0.0.1,127.0.0.1 port={unused},{} user=hosts_authenticator dbname=postgres \
+         target_session_attrs=read-write keepalives_idle=30 connect_timeout=5",
+        cluster.port
+    );
+    let s = stack_for_uri(&uri, "db-pool = 2\n", wasm(), "FAIL_RELOAD", 1);
+    let r = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "[{\"id\":1}]"));
+    // Both pooled connections went the same way.
+    let r = http::get(&s.api, "/films?select=id&id=eq.2").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "[{\"id\":2}]"));
+    let sessions = psql(
+        "select count(*) from pg_stat_activity where usename = 'hosts_authenticator' \
+         and application_name = 'pgmesh'",
+    );
+    assert!(sessions.trim().parse::<u32>().unwrap() >= 1, "{sessions}");
+
+    // A standby-like session (read-only by default) is what `read-only` asks for.
+    authenticator_role("readonly_authenticator");
+    psql("alter role readonly_authenticator set default_transaction_read_only = on");
+    let uri = format!(
+        "host=127.0.0.1 port={} user=readonly_authenticator dbname=postgres \
+         target_session_attrs=read-only",
+        cluster.port
+    );
+    let s = stack_for_uri(&uri, "db-pool = 1\n", wasm(), "FAIL_RELOAD", 1);
+    let r = http::get(&s.api, "/films?select=id&id=eq.3").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "[{\"id\":3}]"));
+}
