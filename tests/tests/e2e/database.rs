@@ -228,3 +228,24 @@ fn db_uri_hosts_are_tried_in_order_and_the_session_kind_is_checked() {
     let r = http::get(&s.api, "/films?select=id&id=eq.3").unwrap();
     assert_eq!((r.status, r.body.as_str()), (200, "[{\"id\":3}]"));
 }
+
+#[test]
+fn a_unix_socket_db_uri_serves_reads() {
+    authenticator_role("unix_authenticator");
+    let shared = stack();
+    let cluster = shared.cluster.as_ref().unwrap();
+    let uri = format!(
+        "host={} port={} user=unix_authenticator dbname=postgres",
+        cluster.dir.display(),
+        cluster.port
+    );
+    let s = stack_for_uri(&uri, "db-pool = 1\n", wasm(), "FAIL_RELOAD", 1);
+    let r = http::get(&s.api, "/films?select=id&id=eq.1").unwrap();
+    assert_eq!((r.status, r.body.as_str()), (200, "[{\"id\":1}]"));
+    // Over the socket, not TCP: PostgreSQL shows no client address for it.
+    let local = psql(
+        "select count(*) from pg_stat_activity where usename = 'unix_authenticator' \
+         and application_name = 'pgmesh' and client_addr is null",
+    );
+    assert!(local.trim().parse::<u32>().unwrap() >= 1, "{local}");
+}
