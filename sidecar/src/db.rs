@@ -128,6 +128,9 @@ fn round_trips(n: u64) {
     ROUND_TRIPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
 }
 
+/// How long a failed request's connection may take to get back to idle before it is dropped.
+const RESTORE_WITHIN: Duration = Duration::from_secs(2);
+
 /// A result that fits in this many bytes is sent whole, with `Content-Length`.
 const WHOLE_BODY_MAX: usize = 256 * 1024;
 /// Once streaming, the body goes out in chunks of about this size.
@@ -193,8 +196,11 @@ async fn stream_read(
         }
         Err(e) => {
             // The batch may still be answering and the transaction open: read the rest and
-            // roll back, or drop the connection if even that fails.
-            if !conn.restore().await {
+            // roll back, or drop the connection if even that fails or takes too long (the rest
+            // of a large result, a server gone silent); PostgreSQL rolls back a transaction
+            // whose connection closes. The error is answered once this is settled.
+            let restored = tokio::time::timeout(RESTORE_WITHIN, conn.restore()).await;
+            if !matches!(restored, Ok(true)) {
                 let _ = wire::Object::take(conn);
             }
             Err(e)
