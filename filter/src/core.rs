@@ -22,7 +22,7 @@ pub struct FilterState {
     pub settings: ApiSettings,
     pub role_path: RoleClaimPath,
     pub jwt_key: Option<Hs256Key>,
-    pub handoff_key: Vec<u8>,
+    pub handoff_key: handoff::HandoffKey,
     pub schema: Option<Rc<SchemaCache>>,
     /// Verified tokens (`jwt-cache-max-entries`).
     pub tokens: std::cell::RefCell<auth::TokenCache>,
@@ -48,7 +48,7 @@ impl FilterState {
             jwt_key: jwt_secret
                 .filter(|s| !s.is_empty())
                 .map(|s| auth::hs256_key(&s)),
-            handoff_key: handoff_key.into_bytes(),
+            handoff_key: handoff::HandoffKey::derive(handoff_key.as_bytes()),
             schema: None,
             tokens: std::cell::RefCell::new(auth::TokenCache::new(tokens)),
         })
@@ -509,7 +509,7 @@ mod tests {
             .find(|(k, _)| *k == handoff::SIGNATURE_HEADER)
             .map(|(_, v)| v.as_str());
         let h = handoff::verify(
-            KEY.as_bytes(),
+            &handoff::HandoffKey::derive(KEY.as_bytes()),
             "GET",
             handoff::QUERY_PATH,
             Some(&doc),

@@ -8,7 +8,7 @@ use sql_engine::handoff::{self, Handoff, VerifyError, MAX_AGE_MS};
 use sql_engine::ApiError;
 
 pub struct Guard {
-    key: Vec<u8>,
+    key: handoff::HandoffKey,
     seen: Mutex<Seen>,
 }
 
@@ -31,7 +31,7 @@ pub fn now_ms() -> u64 {
 impl Guard {
     pub fn new(key: Vec<u8>) -> Self {
         Guard {
-            key,
+            key: handoff::HandoffKey::derive(&key),
             seen: Mutex::new(Seen::default()),
         }
     }
@@ -88,7 +88,13 @@ mod tests {
             nonce: "once".into(),
             ..Handoff::default()
         };
-        let (doc, sig) = handoff::sign(key, "GET", handoff::QUERY_PATH, &h).unwrap_or_default();
+        let (doc, sig) = handoff::sign(
+            &handoff::HandoffKey::derive(key),
+            "GET",
+            handoff::QUERY_PATH,
+            &h,
+        )
+        .unwrap_or_default();
         assert!(guard
             .admit("GET", handoff::QUERY_PATH, Some(&doc), Some(&sig))
             .is_ok());

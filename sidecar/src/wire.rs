@@ -416,15 +416,6 @@ impl Conn {
         sql: &str,
         params: impl IntoIterator<Item = Option<&'p str>>,
     ) -> Result<(), WireError> {
-        if sql.contains('\0') {
-            // What PostgreSQL says of a NUL in text (an alias can carry one from the URL).
-            return Err(WireError::Db(DbError {
-                code: String::from("22021"),
-                message: String::from("invalid byte sequence for encoding \"UTF8\": 0x00"),
-                detail: None,
-                hint: None,
-            }));
-        }
         let name = match self.statements.get(sql) {
             Some(p) => p.name.clone(),
             None => match self.parsing.iter().find(|p| p.sql == sql) {

@@ -218,7 +218,7 @@ fn schema_document_bytes(stack: &Stack) -> Result<usize> {
         ..Handoff::default()
     };
     let (doc, sig) = handoff::sign(
-        stack.handoff_key.as_bytes(),
+        &handoff::HandoffKey::derive(stack.handoff_key.as_bytes()),
         "GET",
         handoff::SCHEMA_PATH,
         &hand,

@@ -771,29 +771,28 @@ pub fn load() -> Result<()> {
         // The proxy ceiling.
         let script = dir.join("direct.lua");
         std::fs::write(&script, lua(&WORKLOADS[6]))?;
-        let envoy_cpu = cpu_us(&[direct.id()]);
-        let m = run_wrk(&direct_addr, &script, conns, secs)?;
-        let per = |us: u64| us as f64 / m.requests.max(1) as f64;
-        rows.push(Row {
-            workload: "Envoy direct_response",
-            connections: conns,
-            what: "proxy ceiling",
-            cpu: [Some(per(cpu_us(&[direct.id()]) - envoy_cpu)), None, None],
-            m,
-            round_trips: None,
-        });
-        // One plain proxy hop in front of that answer.
-        let envoy_cpu = cpu_us(&[hop.id()]);
-        let m = run_wrk(&hop_addr, &script, conns, secs)?;
-        let per = |us: u64| us as f64 / m.requests.max(1) as f64;
-        rows.push(Row {
-            workload: HOP,
-            connections: conns,
-            what: "proxy hop",
-            cpu: [Some(per(cpu_us(&[hop.id()]) - envoy_cpu)), None, None],
-            m,
-            round_trips: None,
-        });
+        // Then one plain proxy hop in front of that answer.
+        for (envoy, addr, workload, what) in [
+            (
+                direct.id(),
+                &direct_addr,
+                "Envoy direct_response",
+                "proxy ceiling",
+            ),
+            (hop.id(), &hop_addr, HOP, "proxy hop"),
+        ] {
+            let before = cpu_us(&[envoy]);
+            let m = run_wrk(addr, &script, conns, secs)?;
+            let per_request = (cpu_us(&[envoy]) - before) as f64 / m.requests.max(1) as f64;
+            rows.push(Row {
+                workload,
+                connections: conns,
+                what,
+                cpu: [Some(per_request), None, None],
+                m,
+                round_trips: None,
+            });
+        }
         let mut db_index = 0;
         for w in WORKLOADS {
             if !selected(w.name) {

@@ -13,8 +13,13 @@ fn schema_document() -> SchemaCache {
         nonce: pgmesh_e2e::marker("schema"),
         ..Handoff::default()
     };
-    let (doc, sig) =
-        handoff::sign(s.handoff_key.as_bytes(), "GET", handoff::SCHEMA_PATH, &hand).unwrap();
+    let (doc, sig) = handoff::sign(
+        &handoff::HandoffKey::derive(s.handoff_key.as_bytes()),
+        "GET",
+        handoff::SCHEMA_PATH,
+        &hand,
+    )
+    .unwrap();
     let r = http::request(
         &format!("127.0.0.1:{}", s.sidecar_port),
         "GET",

@@ -134,7 +134,7 @@ fn skipped_filter_lets_nothing_reach_postgresql() {
         ..Default::default()
     };
     let (doc, sig) = sql_engine::handoff::sign(
-        b"guessed-key-guessed-key-guessed-key",
+        &sql_engine::handoff::HandoffKey::derive(b"guessed-key-guessed-key-guessed-key"),
         "GET",
         "/_pgmesh/query",
         &forged,

@@ -58,8 +58,13 @@ fn assert_refused(r: &pgmesh_e2e::Response, why: &str) {
 fn signed_handoff_runs_once_and_replay_is_refused() {
     let m = marker("replay");
     let key = stack().handoff_key.clone();
-    let (doc, sig) =
-        handoff::sign(key.as_bytes(), "GET", QUERY_PATH, &planned(&m, now_ms())).unwrap();
+    let (doc, sig) = handoff::sign(
+        &handoff::HandoffKey::derive(key.as_bytes()),
+        "GET",
+        QUERY_PATH,
+        &planned(&m, now_ms()),
+    )
+    .unwrap();
     let first = to_sidecar(&[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)]);
     assert_eq!(first.status, 200, "{first:?}");
     let ran = pg_log_count(&m);
@@ -74,13 +79,18 @@ fn unsigned_forged_stale_and_tampered_handoffs_are_refused_before_the_database()
     let key = stack().handoff_key.clone();
     let m = marker("forged");
 
-    let (doc, _) =
-        handoff::sign(key.as_bytes(), "GET", QUERY_PATH, &planned(&m, now_ms())).unwrap();
+    let (doc, _) = handoff::sign(
+        &handoff::HandoffKey::derive(key.as_bytes()),
+        "GET",
+        QUERY_PATH,
+        &planned(&m, now_ms()),
+    )
+    .unwrap();
     assert_refused(&to_sidecar(&[(HANDOFF_HEADER, &doc)]), "unsigned");
     assert_refused(&to_sidecar(&[]), "no hand-off at all");
 
     let (doc, sig) = handoff::sign(
-        b"not-the-key-not-the-key-not-the-key",
+        &handoff::HandoffKey::derive(b"not-the-key-not-the-key-not-the-key"),
         "GET",
         QUERY_PATH,
         &planned(&m, now_ms()),
@@ -92,7 +102,7 @@ fn unsigned_forged_stale_and_tampered_handoffs_are_refused_before_the_database()
     );
 
     let (doc, sig) = handoff::sign(
-        key.as_bytes(),
+        &handoff::HandoffKey::derive(key.as_bytes()),
         "GET",
         QUERY_PATH,
         &planned(&m, now_ms() - 120_000),
@@ -103,8 +113,13 @@ fn unsigned_forged_stale_and_tampered_handoffs_are_refused_before_the_database()
         "stale",
     );
 
-    let (doc, sig) =
-        handoff::sign(key.as_bytes(), "GET", QUERY_PATH, &planned(&m, now_ms())).unwrap();
+    let (doc, sig) = handoff::sign(
+        &handoff::HandoffKey::derive(key.as_bytes()),
+        "GET",
+        QUERY_PATH,
+        &planned(&m, now_ms()),
+    )
+    .unwrap();
     let escalated = doc.replace("\"role\":\"web_anon\"", "\"role\":\"postgres\"");
     assert_ne!(escalated, doc);
     assert_refused(
@@ -120,8 +135,13 @@ fn client_supplied_handoff_headers_are_deleted_by_the_filter() {
     let key = stack().handoff_key.clone();
     let m = marker("smuggled");
     // Even a correctly signed hand-off smuggled in by a client is dropped by the filter.
-    let (doc, sig) =
-        handoff::sign(key.as_bytes(), "GET", QUERY_PATH, &planned(&m, now_ms())).unwrap();
+    let (doc, sig) = handoff::sign(
+        &handoff::HandoffKey::derive(key.as_bytes()),
+        "GET",
+        QUERY_PATH,
+        &planned(&m, now_ms()),
+    )
+    .unwrap();
     let r = get_with(
         "/films?select=id&id=eq.1",
         &[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)],
