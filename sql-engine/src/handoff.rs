@@ -268,6 +268,10 @@ pub fn verify(
 mod tests {
     use super::*;
 
+    fn key() -> HandoffKey {
+        HandoffKey::derive(b"k")
+    }
+
     fn sample() -> Handoff {
         Handoff {
             sql: "SELECT 1".into(),
@@ -280,29 +284,20 @@ mod tests {
 
     #[test]
     fn signed_handoff_verifies() {
-        let (doc, sig) =
-            sign(&HandoffKey::derive(b"k"), "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap_or_default();
         assert_eq!(
-            verify(
-                &HandoffKey::derive(b"k"),
-                "GET",
-                QUERY_PATH,
-                Some(&doc),
-                Some(&sig),
-                1_000_500
-            ),
+            verify(&key(), "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_500),
             Ok(sample())
         );
     }
 
     #[test]
     fn tampering_wrong_key_and_age_are_refused() {
-        let (doc, sig) =
-            sign(&HandoffKey::derive(b"k"), "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap_or_default();
         let forged = doc.replace("web_anon", "postgres");
         assert_eq!(
             verify(
-                &HandoffKey::derive(b"k"),
+                &key(),
                 "GET",
                 QUERY_PATH,
                 Some(&forged),
@@ -324,7 +319,7 @@ mod tests {
         );
         assert_eq!(
             verify(
-                &HandoffKey::derive(b"k"),
+                &key(),
                 "POST",
                 QUERY_PATH,
                 Some(&doc),
@@ -334,19 +329,12 @@ mod tests {
             Err(VerifyError::BadSignature)
         );
         assert_eq!(
-            verify(
-                &HandoffKey::derive(b"k"),
-                "GET",
-                QUERY_PATH,
-                Some(&doc),
-                None,
-                1_000_000
-            ),
+            verify(&key(), "GET", QUERY_PATH, Some(&doc), None, 1_000_000),
             Err(VerifyError::Missing)
         );
         assert_eq!(
             verify(
-                &HandoffKey::derive(b"k"),
+                &key(),
                 "GET",
                 QUERY_PATH,
                 Some(&doc),

@@ -49,6 +49,11 @@ fn to_sidecar(headers: &[(&str, &str)]) -> pgmesh_e2e::Response {
     pgmesh_e2e::http::request(&addr, "GET", QUERY_PATH, headers).unwrap()
 }
 
+/// A hand-off for the query path, signed with the MAC key derived from `secret`.
+fn sign_query(secret: &[u8], h: &Handoff) -> (String, String) {
+    handoff::sign(&handoff::HandoffKey::derive(secret), "GET", QUERY_PATH, h).unwrap()
+}
+
 fn assert_refused(r: &pgmesh_e2e::Response, why: &str) {
     assert_eq!(r.status, 401, "{why}: {r:?}");
     assert_eq!(r.json()["code"], "PGMESH401", "{why}");
@@ -58,13 +63,7 @@ fn assert_refused(r: &pgmesh_e2e::Response, why: &str) {
 fn signed_handoff_runs_once_and_replay_is_refused() {
     let m = marker("replay");
     let key = stack().handoff_key.clone();
-    let (doc, sig) = handoff::sign(
-        &handoff::HandoffKey::derive(key.as_bytes()),
-        "GET",
-        QUERY_PATH,
-        &planned(&m, now_ms()),
-    )
-    .unwrap();
+    let (doc, sig) = sign_query(key.as_bytes(), &planned(&m, now_ms()));
     let first = to_sidecar(&[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)]);
     assert_eq!(first.status, 200, "{first:?}");
     let ran = pg_log_count(&m);
@@ -79,47 +78,26 @@ fn unsigned_forged_stale_and_tampered_handoffs_are_refused_before_the_database()
     let key = stack().handoff_key.clone();
     let m = marker("forged");
 
-    let (doc, _) = handoff::sign(
-        &handoff::HandoffKey::derive(key.as_bytes()),
-        "GET",
-        QUERY_PATH,
-        &planned(&m, now_ms()),
-    )
-    .unwrap();
+    let (doc, _) = sign_query(key.as_bytes(), &planned(&m, now_ms()));
     assert_refused(&to_sidecar(&[(HANDOFF_HEADER, &doc)]), "unsigned");
     assert_refused(&to_sidecar(&[]), "no hand-off at all");
 
-    let (doc, sig) = handoff::sign(
-        &handoff::HandoffKey::derive(b"not-the-key-not-the-key-not-the-key"),
-        "GET",
-        QUERY_PATH,
+    let (doc, sig) = sign_query(
+        b"not-the-key-not-the-key-not-the-key",
         &planned(&m, now_ms()),
-    )
-    .unwrap();
+    );
     assert_refused(
         &to_sidecar(&[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)]),
         "wrong key",
     );
 
-    let (doc, sig) = handoff::sign(
-        &handoff::HandoffKey::derive(key.as_bytes()),
-        "GET",
-        QUERY_PATH,
-        &planned(&m, now_ms() - 120_000),
-    )
-    .unwrap();
+    let (doc, sig) = sign_query(key.as_bytes(), &planned(&m, now_ms() - 120_000));
     assert_refused(
         &to_sidecar(&[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)]),
         "stale",
     );
 
-    let (doc, sig) = handoff::sign(
-        &handoff::HandoffKey::derive(key.as_bytes()),
-        "GET",
-        QUERY_PATH,
-        &planned(&m, now_ms()),
-    )
-    .unwrap();
+    let (doc, sig) = sign_query(key.as_bytes(), &planned(&m, now_ms()));
     let escalated = doc.replace("\"role\":\"web_anon\"", "\"role\":\"postgres\"");
     assert_ne!(escalated, doc);
     assert_refused(
@@ -135,13 +113,7 @@ fn client_supplied_handoff_headers_are_deleted_by_the_filter() {
     let key = stack().handoff_key.clone();
     let m = marker("smuggled");
     // Even a correctly signed hand-off smuggled in by a client is dropped by the filter.
-    let (doc, sig) = handoff::sign(
-        &handoff::HandoffKey::derive(key.as_bytes()),
-        "GET",
-        QUERY_PATH,
-        &planned(&m, now_ms()),
-    )
-    .unwrap();
+    let (doc, sig) = sign_query(key.as_bytes(), &planned(&m, now_ms()));
     let r = get_with(
         "/films?select=id&id=eq.1",
         &[(HANDOFF_HEADER, &doc), (SIGNATURE_HEADER, &sig)],
