@@ -7,7 +7,7 @@ use std::rc::Rc;
 
 use criterion::{criterion_group, criterion_main, Criterion};
 use pgmesh_filter::core::{decide, Body, Decision, FilterState, Incoming};
-use sql_engine::schema::{Column, SchemaCache, Table};
+use sql_engine::schema_cache::{Column, SchemaCache, Table};
 
 const SECRET: &str = "reallyreallyreallyreallyverysafe";
 

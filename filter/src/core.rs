@@ -5,13 +5,13 @@ use std::rc::Rc;
 
 use jwt_compact::alg::Hs256Key;
 use serde_json::{Map, Value};
+use sql_engine::api_request::payload::{self, BodyFormat};
+use sql_engine::api_request::preferences::{Applicable, Resolution, Return};
+use sql_engine::api_request::{Mutation, RequestHead};
 use sql_engine::handoff::{self, Assembly, BodySpec, Handoff, ResponseShape, WriteShape};
 use sql_engine::media::Format;
-use sql_engine::payload::{self, BodyFormat};
 use sql_engine::plan::{CallPlan, Plan, ReadPlan, WritePlan};
-use sql_engine::prefer::{Applicable, Resolution, Return};
-use sql_engine::request::{Mutation, RequestHead};
-use sql_engine::schema::SchemaCache;
+use sql_engine::schema_cache::SchemaCache;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 use sql_engine::ApiError;
 
@@ -173,7 +173,7 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             return Err(ApiError::BodyTooLarge(state.settings.max_body_bytes));
         }
     }
-    let payload = if sql_engine::request::needs_body_keys(req.method, path, query) {
+    let payload = if sql_engine::api_request::needs_body_keys(req.method, path, query) {
         match BodyFormat::from_content_type(header(req.headers, "content-type")) {
             // Anything else is refused by the parser, with PostgREST's message.
             Some(format) if format.has_keys() => match req.body {
@@ -271,7 +271,7 @@ fn read_handoff(state: &FilterState, read: &ReadPlan<'_>, query: &str) -> Handof
             content_profile: read.content_profile.clone(),
             content_location: Some(sql_engine::response::content_location(
                 &read.table,
-                &sql_engine::request::parse_query_string(query),
+                &sql_engine::urlencoded::parse_query_string(query),
             )),
             write: None,
             void: false,
@@ -428,7 +428,7 @@ fn request_headers_json(headers: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sql_engine::schema::{Column, Table};
+    use sql_engine::schema_cache::{Column, Table};
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 

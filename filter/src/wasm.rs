@@ -13,9 +13,9 @@ use std::time::{Duration, UNIX_EPOCH};
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use sql_engine::api_request::payload::BodyReader;
 use sql_engine::handoff::{self, Handoff};
-use sql_engine::payload::BodyReader;
-use sql_engine::schema::SchemaCache;
+use sql_engine::schema_cache::SchemaCache;
 
 use crate::core::{decide, Body, Decision, FilterState, Incoming};
 

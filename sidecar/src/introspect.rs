@@ -3,8 +3,8 @@
 
 use deadpool_postgres::Pool;
 use sha2::{Digest, Sha256};
-use sql_engine::schema::{Argument, Column, ForeignKey, Function, SchemaCache, Table};
-use sql_engine::views::ViewColumn;
+use sql_engine::schema_cache::ViewColumn;
+use sql_engine::schema_cache::{Argument, Column, ForeignKey, Function, SchemaCache, Table};
 
 use crate::db::{pool_error, TextParam};
 

@@ -17,9 +17,9 @@ use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use pgmesh_config::Config;
+use sql_engine::api_request::payload::{self, BodyFormat};
 use sql_engine::handoff::{self, BodySpec, Handoff};
-use sql_engine::payload::{self, BodyFormat};
-use sql_engine::schema::SchemaCache;
+use sql_engine::schema_cache::SchemaCache;
 use sql_engine::ApiError;
 use tokio::net::TcpListener;
 

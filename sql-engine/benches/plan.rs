@@ -2,7 +2,7 @@
 //! SQL, for typical and heavy URLs (`cargo bench -p sql-engine`).
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use sql_engine::schema::{Column, ForeignKey, SchemaCache, Table};
+use sql_engine::schema_cache::{Column, ForeignKey, SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
 fn cache() -> SchemaCache {
@@ -115,7 +115,7 @@ fn unknown_table(c: &mut Criterion) {
         "studios",
     ];
     for name in names {
-        cache.tables.push(sql_engine::schema::Table {
+        cache.tables.push(sql_engine::schema_cache::Table {
             schema: "api".into(),
             name: name.into(),
             ..Default::default()

@@ -3,9 +3,9 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::payload::BodyFormat;
-use crate::prefer::Count;
-use crate::request::Mutation;
+use crate::api_request::payload::BodyFormat;
+use crate::api_request::preferences::Count;
+use crate::api_request::Mutation;
 use crate::sql::Statement;
 
 /// Path the filter routes planned queries to.

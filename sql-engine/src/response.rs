@@ -1,10 +1,10 @@
 //! Response shaping that PostgreSQL can steer: the `response.status` and `response.headers`
 //! settings a function or the pre-request hook may set.
 
+use crate::api_request::preferences::Count;
+use crate::api_request::Mutation;
 use crate::error::ApiError;
 use crate::handoff::{ResponseShape, WriteShape};
-use crate::prefer::Count;
-use crate::request::Mutation;
 
 /// What the main statement (and the count's EXPLAIN) returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -1,6 +1,6 @@
 //! Golden SQL for the read slice: what PostgreSQL receives for typical URLs.
 
-use sql_engine::schema::{Column, SchemaCache, Table};
+use sql_engine::schema_cache::{Column, SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
 /// One `api.films` relation with column types (JSON and full-text wrapping depend on them).
@@ -60,7 +60,7 @@ fn render_request(
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let head = sql_engine::request::RequestHead {
+    let head = sql_engine::api_request::RequestHead {
         method,
         path: "/films",
         query,
@@ -195,7 +195,7 @@ fn geojson_needs_postgis_in_the_schema_cache() {
     let mut cache = cache();
     cache.postgis = true;
     let headers = vec![("accept".to_string(), "application/geo+json".to_string())];
-    let head = sql_engine::request::RequestHead {
+    let head = sql_engine::api_request::RequestHead {
         method: "GET",
         path: "/films",
         query: "",
@@ -207,7 +207,7 @@ fn geojson_needs_postgis_in_the_schema_cache() {
 
 #[test]
 fn embeds_render_as_lateral_joins() {
-    use sql_engine::schema::ForeignKey;
+    use sql_engine::schema_cache::ForeignKey;
     let col = |n: &str| Column {
         name: n.into(),
         data_type: "integer".into(),

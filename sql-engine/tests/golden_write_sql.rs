@@ -1,7 +1,7 @@
 //! Golden SQL for writes and calls: what PostgreSQL receives, with the body as one parameter.
 
-use sql_engine::payload::{self, BodyFormat};
-use sql_engine::schema::{Argument, Column, Function, SchemaCache, Table};
+use sql_engine::api_request::payload::{self, BodyFormat};
+use sql_engine::schema_cache::{Argument, Column, Function, SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
 fn cache() -> SchemaCache {
@@ -76,13 +76,13 @@ fn render(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body:
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect();
-    let head = sql_engine::request::RequestHead {
+    let head = sql_engine::api_request::RequestHead {
         method,
         path,
         query,
         headers: &headers,
     };
-    let summary = if sql_engine::request::needs_body_keys(method, path, query) {
+    let summary = if sql_engine::api_request::needs_body_keys(method, path, query) {
         payload::summarize(BodyFormat::Json, body.as_bytes(), true).unwrap_or(None)
     } else {
         None

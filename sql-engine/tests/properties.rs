@@ -2,8 +2,8 @@
 //! SQL text (every value is a bind parameter).
 
 use proptest::prelude::*;
-use sql_engine::request::{comma_list, parse_request, ApiRequest, RequestHead};
-use sql_engine::schema::{Column, SchemaCache, Table};
+use sql_engine::api_request::{comma_list, parse_request, ApiRequest, RequestHead};
+use sql_engine::schema_cache::{Column, SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
 fn cache() -> SchemaCache {
@@ -117,15 +117,17 @@ fn many_embeds_are_refused_not_planned() {
         primary_key: vec!["id".into()],
         ..Table::new("api", "directors", vec![])
     });
-    cache.foreign_keys.push(sql_engine::schema::ForeignKey {
-        name: "films_director_id_fkey".into(),
-        schema: "api".into(),
-        table: "films".into(),
-        columns: vec!["id".into()],
-        ref_schema: "api".into(),
-        ref_table: "directors".into(),
-        ref_columns: vec!["id".into()],
-    });
+    cache
+        .foreign_keys
+        .push(sql_engine::schema_cache::ForeignKey {
+            name: "films_director_id_fkey".into(),
+            schema: "api".into(),
+            table: "films".into(),
+            columns: vec!["id".into()],
+            ref_schema: "api".into(),
+            ref_table: "directors".into(),
+            ref_columns: vec!["id".into()],
+        });
     cache.reindex();
     let select = |n: usize| {
         format!(
@@ -150,7 +152,7 @@ proptest! {
 
     #[test]
     fn bodies_never_panic(body in prop::collection::vec(any::<u8>(), 0..200), complete in any::<bool>()) {
-        use sql_engine::payload::{self, BodyFormat};
+        use sql_engine::api_request::payload::{self, BodyFormat};
         for format in [BodyFormat::Json, BodyFormat::Csv, BodyFormat::Form] {
             let _ = payload::summarize(format, &body, complete);
         }
@@ -161,7 +163,7 @@ proptest! {
 
     #[test]
     fn json_like_bodies_never_panic(body in "[\\[\\]{}\",:a-z0-9 \\\\]{0,60}") {
-        let _ = sql_engine::payload::summarize(sql_engine::payload::BodyFormat::Json, body.as_bytes(), true);
-        let _ = sql_engine::payload::check_keys(body.as_bytes(), &[]);
+        let _ = sql_engine::api_request::payload::summarize(sql_engine::api_request::payload::BodyFormat::Json, body.as_bytes(), true);
+        let _ = sql_engine::api_request::payload::check_keys(body.as_bytes(), &[]);
     }
 }

@@ -2,7 +2,7 @@
 
 use pgmesh_e2e::{http, stack};
 use sql_engine::handoff::{self, Handoff};
-use sql_engine::schema::SchemaCache;
+use sql_engine::schema_cache::SchemaCache;
 
 fn schema_document() -> SchemaCache {
     let s = stack();

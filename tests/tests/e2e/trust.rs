@@ -8,9 +8,9 @@ use sql_engine::handoff::{self, Handoff, HANDOFF_HEADER, QUERY_PATH, SIGNATURE_H
 fn planned(title: &str, ts_ms: u64) -> Handoff {
     let s = stack();
     let settings = s.config.api_settings();
-    let cache = sql_engine::schema::SchemaCache::new(
+    let cache = sql_engine::schema_cache::SchemaCache::new(
         "t".into(),
-        vec![sql_engine::schema::Table {
+        vec![sql_engine::schema_cache::Table {
             schema: "api".into(),
             name: "films".into(),
             columns: vec![],

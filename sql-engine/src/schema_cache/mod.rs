@@ -1,6 +1,13 @@
 //! The schema cache model: what the sidecar introspects and the filter plans against.
 //! Serialisable, versioned; lookups are by (schema, name).
 
+pub(crate) mod fuzzy;
+pub mod relationships;
+mod views;
+
+pub use relationships::{Cardinality, Relationship};
+pub use views::ViewColumn;
+
 use std::collections::HashMap;
 
 use serde::{Deserialize, Serialize};

@@ -4,7 +4,7 @@
 
 use std::collections::HashMap;
 
-use crate::schema::{ForeignKey, SchemaCache};
+use crate::schema_cache::{ForeignKey, SchemaCache};
 
 /// One view column that is a plain reference to a column of another relation.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -141,8 +141,8 @@ impl SchemaCache {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::relations::relationships;
-    use crate::schema::{Column, Table};
+    use crate::schema_cache::relationships::relationships;
+    use crate::schema_cache::{Column, Table};
 
     fn col(n: &str) -> Column {
         Column {

@@ -9,12 +9,12 @@ use nom::combinator::recognize;
 use nom::multi::many1;
 use nom::{IResult, Parser};
 
-use crate::error::ApiError;
-use crate::request::{
+use crate::api_request::types::{
     AggregateFunction, Conjunction, Direction, Embed, Field, Filter, FtsOperator, IsValue,
     JoinType, JsonKey, JsonStep, LogicTree, Nulls, Operation, Operator, OrderTerm, Quantifier,
     SelectItem,
 };
+use crate::error::ApiError;
 
 /// Logic trees nest at most this deep; deeper input is a 400, never a stack overflow.
 pub const MAX_LOGIC_DEPTH: usize = 32;
@@ -711,7 +711,7 @@ pub fn integer(input: &str) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::comma_list;
+    use crate::api_request::types::comma_list;
 
     fn err(r: Result<impl std::fmt::Debug, ApiError>) -> String {
         match r {
@@ -874,7 +874,7 @@ mod tree_and_path_tests {
     #[test]
     fn json_paths_in_fields() {
         let s = select("id,json_data->phones->0->>number,n:data->-1,data->x->>y::int")
-            .map(|s| crate::request::comma_list(&s));
+            .map(|s| crate::api_request::types::comma_list(&s));
         insta::assert_snapshot!(s.unwrap_or_else(|e| e.to_response().body), @"id,json_data->phones->0->>number,n:data->-1,data->x->>y::int");
         let f = filter("data->>blood type", "eq.A-")
             .map(|f| (f.field.to_string(), f.field.output_name().to_string()));
@@ -882,7 +882,7 @@ mod tree_and_path_tests {
             f,
             Ok(("data->>blood type".to_string(), "blood type".to_string()))
         );
-        let o = order("data->>age.desc,arr->0").map(|o| crate::request::comma_list(&o));
+        let o = order("data->>age.desc,arr->0").map(|o| crate::api_request::types::comma_list(&o));
         assert_eq!(o.as_deref(), Ok("data->>age.desc,arr->0"));
     }
 }

@@ -2,7 +2,7 @@
 //! one-to-many, one-to-one (the foreign key columns are unique) and many-to-many through a
 //! junction whose primary key holds both foreign keys.
 
-use crate::schema::{ForeignKey, Function, SchemaCache, Table};
+use crate::schema_cache::{ForeignKey, Function, SchemaCache, Table};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Cardinality {
@@ -263,7 +263,7 @@ impl Relationship<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema::Column;
+    use crate::schema_cache::Column;
 
     fn table(name: &str, cols: &[&str], pk: &[&str]) -> Table {
         Table {

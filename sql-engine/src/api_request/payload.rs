@@ -12,7 +12,7 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 use serde::{Deserialize, Serialize};
 
 use crate::error::ApiError;
-use crate::request::parse_query_string;
+use crate::urlencoded::parse_query_string;
 
 /// The most of a body the filter reads to find the keys of a write (the first JSON object, the
 /// CSV header line, a whole form body).

@@ -1,0 +1,173 @@
+//! Embedding: `select=rel(...)` items resolved to relationships, with their own parameters.
+
+use crate::api_request::preferences::Preferences;
+use crate::api_request::{Embed, EmbedParam, JoinType, SelectItem};
+use crate::error::ApiError;
+use crate::media::Format;
+use crate::schema_cache::relationships::{self, Relationship};
+use crate::schema_cache::{SchemaCache, Table};
+use crate::settings::ApiSettings;
+
+use super::read::{computed_columns, finish_node, ReadPlan};
+
+/// Embedded resources one request may have, at all depths.
+pub const MAX_EMBEDS: usize = 64;
+
+/// An embedded resource resolved to a relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedPlan<'a> {
+    /// The output key (alias or relation name).
+    pub name: String,
+    /// Alias of the lateral subquery (`"films_directors_1"`).
+    pub lateral: String,
+    pub relationship: Relationship<'a>,
+    /// `!inner`: parents without a match are left out.
+    pub inner: bool,
+    /// Whether the embed has output (`rel()` joins without output).
+    pub outputs: bool,
+    /// `...rel(cols)`: its columns go into the parent row.
+    pub spread: bool,
+    pub plan: ReadPlan<'a>,
+}
+
+/// Resolves the embeds among `select` (of `parent`) and, recursively, theirs; takes the
+/// parameters aimed at them out of `params`.
+pub(super) fn plan_embeds<'a>(
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+    parent: &'a Table,
+    select: &[SelectItem],
+    params: &mut Vec<(Vec<String>, EmbedParam)>,
+    path: &[String],
+    counter: &mut usize,
+) -> Result<Vec<EmbedPlan<'a>>, ApiError> {
+    let mut embeds = Vec::new();
+    for item in select {
+        let SelectItem::Embed(embed) = item else {
+            continue;
+        };
+        // Every embed gets its own numbered aliases (names could collide or be truncated), and
+        // their number is bounded: planning cost must not be the client's to choose.
+        *counter += 1;
+        let number = *counter;
+        if number > MAX_EMBEDS {
+            return Err(ApiError::QueryParam {
+                message: String::from("Too many embedded resources"),
+                details: format!("A request may embed at most {MAX_EMBEDS} resources"),
+            });
+        }
+        let relationship = resolve(cache, parent, embed)?;
+        let target = relationship.target;
+        let mut child_path = path.to_vec();
+        child_path.push(embed.name().to_string());
+        // Parameters for this embed, by its name or (legacy target names) its relation.
+        let mut mine = Vec::new();
+        params.retain(|(p, param)| {
+            let matches = p.len() == child_path.len()
+                && p[..path.len()] == child_path[..path.len()]
+                && (p[path.len()] == embed.name() || p[path.len()] == embed.relation);
+            if matches {
+                mine.push(param.clone());
+            }
+            !matches
+        });
+        let mut child = ReadPlan {
+            schema: target.schema.clone(),
+            table: target.name.clone(),
+            relation: target,
+            select: embed.select.clone(),
+            filters: Vec::new(),
+            logic: Vec::new(),
+            order: Vec::new(),
+            limit: settings.db_max_rows,
+            offset: 0,
+            paged: false,
+            max_rows: settings.db_max_rows,
+            content_profile: None,
+            headers_only: false,
+            format: Format::Json { strip_nulls: false },
+            count: None,
+            preferences: Preferences::default(),
+            alias: Some(format!("pgrst_{number}")),
+            embeds: Vec::new(),
+            embed_nulls: Vec::new(),
+            computed: computed_columns(cache, target),
+            source: None,
+            scalar: false,
+        };
+        for param in mine {
+            match param {
+                EmbedParam::Filter(f) => child.filters.push(f),
+                EmbedParam::Logic(t) => child.logic.push(t),
+                EmbedParam::Order(o) => child.order = o,
+                EmbedParam::Limit(n) => {
+                    let n = u64::try_from(n.max(0)).unwrap_or(0);
+                    child.limit = Some(settings.db_max_rows.map_or(n, |m| n.min(m)));
+                }
+                EmbedParam::Offset(n) => child.offset = u64::try_from(n.max(0)).unwrap_or(0),
+            }
+        }
+        child.embeds = plan_embeds(
+            cache,
+            settings,
+            target,
+            &embed.select,
+            params,
+            &child_path,
+            counter,
+        )?;
+        let child = finish_node(child)?;
+        embeds.push(EmbedPlan {
+            name: embed.name().to_string(),
+            lateral: format!("pgrst_{number}_embed"),
+            relationship,
+            inner: embed.join == Some(JoinType::Inner),
+            outputs: !embed.select.is_empty(),
+            spread: embed.spread,
+            plan: child,
+        });
+    }
+    Ok(embeds)
+}
+
+/// The one relationship an embed names, or PostgREST's PGRST200/PGRST201.
+fn resolve<'a>(
+    cache: &'a SchemaCache,
+    parent: &Table,
+    embed: &Embed,
+) -> Result<Relationship<'a>, ApiError> {
+    let mut found: Vec<Relationship<'a>> = relationships::relationships(cache, parent)
+        .into_iter()
+        .filter(|r| r.named_by(&embed.relation, parent))
+        .filter(|r| {
+            embed
+                .hint
+                .as_deref()
+                .is_none_or(|h| r.matches_hint(h, parent))
+        })
+        .collect();
+    match found.len() {
+        1 => Ok(found.remove(0)),
+        0 => Err(ApiError::NoRelationship {
+            parent: parent.name.clone(),
+            relation: embed.relation.clone(),
+            schema: parent.schema.clone(),
+            hint: embed.hint.clone(),
+        }),
+        _ => Err(ApiError::AmbiguousRelationship {
+            parent: parent.name.clone(),
+            relation: embed.relation.clone(),
+            candidates: found
+                .iter()
+                .map(|r| {
+                    let hint = r
+                        .junction
+                        .as_ref()
+                        .map_or(r.constraint, |j| j.table.name.as_str())
+                        .to_string();
+                    (r.cardinality.name().to_string(), r.describe(parent), hint)
+                })
+                .collect(),
+        }),
+    }
+}

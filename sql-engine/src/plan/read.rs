@@ -1,0 +1,216 @@
+//! Reads: a relation's rows, the page, `db-max-rows`, embeds, the format.
+
+use crate::api_request::preferences::{Count, Preferences};
+use crate::api_request::{
+    Filter, IsValue, LogicTree, Operation, OrderTerm, ReadRequest, SelectItem,
+};
+use crate::error::ApiError;
+use crate::media::Format;
+use crate::schema_cache::{fuzzy, Function, SchemaCache, Table};
+use crate::settings::ApiSettings;
+
+use super::embed::{plan_embeds, EmbedPlan};
+use super::negotiate::negotiate;
+
+/// A read resolved against the schema cache.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan<'a> {
+    pub schema: String,
+    pub table: String,
+    /// The relation in the schema cache (column types decide JSON and full-text wrapping).
+    pub relation: &'a Table,
+    pub select: Vec<SelectItem>,
+    pub filters: Vec<Filter>,
+    pub logic: Vec<LogicTree>,
+    pub order: Vec<OrderTerm>,
+    /// `limit`, capped by `db-max-rows`.
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// Whether the client's page is less than everything (a limit or an offset).
+    pub paged: bool,
+    pub max_rows: Option<u64>,
+    /// `Content-Profile` of the response: the schema, when several are exposed.
+    pub content_profile: Option<String>,
+    pub headers_only: bool,
+    pub format: Format,
+    pub count: Option<Count>,
+    pub preferences: Preferences,
+    /// The name columns are qualified with inside an embed (`"directors_1"`); `None` at the root,
+    /// where they are qualified with the schema and table.
+    pub alias: Option<String>,
+    /// Embedded resources, in the order their `select` items appear.
+    pub embeds: Vec<EmbedPlan<'a>>,
+    /// `rel=is.null` / `rel=not.is.null`: rows without / with a related row (embed name, wants
+    /// null).
+    pub embed_nulls: Vec<(String, bool)>,
+    /// Computed columns of the relation: scalar functions taking its row.
+    pub computed: Vec<&'a Function>,
+    /// The CTE the rows come from instead of the relation: a write's `RETURNING`
+    /// (`pgrst_mutation`) or a function's result (`pgrst_rows`).
+    pub source: Option<&'static str>,
+    /// Each row is one scalar value (`pgrst_scalar`): a function returning a base type.
+    pub scalar: bool,
+}
+
+/// The exposed schema a request addresses (`Accept-Profile`/`Content-Profile`).
+pub(super) fn exposed_schema(
+    settings: &ApiSettings,
+    profile: Option<&str>,
+) -> Result<String, ApiError> {
+    match profile {
+        None => Ok(settings.default_schema().to_string()),
+        Some(p) if settings.db_schemas.iter().any(|s| s == p) => Ok(p.to_string()),
+        Some(_) => Err(ApiError::InvalidSchema(settings.db_schemas.join(", "))),
+    }
+}
+
+/// The exposed schema a request addresses and its relation, or PostgREST's error.
+pub(super) fn relation<'a>(
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+    profile: Option<&str>,
+    table: &str,
+) -> Result<(String, &'a Table), ApiError> {
+    let schema = exposed_schema(settings, profile)?;
+    let Some(relation) = cache.table(&schema, table) else {
+        let in_schema = cache.tables.iter().filter(|t| t.schema == schema);
+        // PostgreSQL names are at most 63 bytes: a longer one has no near match worth the work.
+        let suggestion = if table.len() <= 63 && in_schema.clone().count() < fuzzy::MAX_RELATIONS {
+            fuzzy::closest(table, in_schema.map(|t| t.name.as_str())).map(String::from)
+        } else {
+            None
+        };
+        return Err(ApiError::TableNotFound {
+            schema,
+            table: table.to_string(),
+            suggestion,
+        });
+    };
+    Ok((schema, relation))
+}
+
+pub(super) fn plan_read<'a>(
+    read: ReadRequest,
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+) -> Result<ReadPlan<'a>, ApiError> {
+    let format = negotiate(&read.accept)?;
+    let (schema, relation) = relation(cache, settings, read.profile.as_deref(), &read.table)?;
+    plan_read_on(read, format, schema, relation, cache, settings)
+}
+
+/// Plans a read of `relation`'s rows.
+pub(super) fn plan_read_on<'a>(
+    read: ReadRequest,
+    format: Format,
+    schema: String,
+    relation: &'a Table,
+    cache: &'a SchemaCache,
+    settings: &ApiSettings,
+) -> Result<ReadPlan<'a>, ApiError> {
+    if format == Format::GeoJson && !cache.postgis {
+        return Err(ApiError::MediaTypeUnavailable(String::from(
+            "application/geo+json",
+        )));
+    }
+    let limit = match (read.limit, settings.db_max_rows) {
+        (Some(l), Some(max)) => Some(l.min(max)),
+        (l, max) => l.or(max),
+    };
+    if !settings.db_aggregates_enabled && has_aggregates(&read.select) {
+        return Err(ApiError::AggregatesDisabled);
+    }
+    let content_profile = (settings.db_schemas.len() > 1).then(|| schema.clone());
+    let mut params = read.embed_params;
+    let mut counter = 0;
+    let embeds = plan_embeds(
+        cache,
+        settings,
+        relation,
+        &read.select,
+        &mut params,
+        &[],
+        &mut counter,
+    )?;
+    if let Some((path, _)) = params.first() {
+        return Err(ApiError::NotEmbedded(path.join(".")));
+    }
+    Ok(ReadPlan {
+        schema,
+        table: read.table,
+        relation,
+        select: read.select,
+        filters: read.filters,
+        logic: read.logic,
+        order: read.order,
+        limit,
+        offset: read.offset,
+        paged: read.limit.is_some() || read.offset > 0,
+        content_profile,
+        max_rows: settings.db_max_rows,
+        headers_only: read.headers_only,
+        format,
+        count: read.preferences.count,
+        preferences: read.preferences,
+        alias: None,
+        embeds,
+        embed_nulls: Vec::new(),
+        computed: computed_columns(cache, relation),
+        source: None,
+        scalar: false,
+    })
+    .and_then(finish_node)
+}
+
+pub(super) fn computed_columns<'a>(cache: &'a SchemaCache, table: &Table) -> Vec<&'a Function> {
+    cache
+        .functions_of(table)
+        .into_iter()
+        .filter(|f| cache.computed_column(table, &f.name) == Some(*f))
+        .collect()
+}
+
+fn has_aggregates(select: &[SelectItem]) -> bool {
+    select.iter().any(|i| match i {
+        SelectItem::Aggregate { .. } => true,
+        SelectItem::Embed(e) => has_aggregates(&e.select),
+        _ => false,
+    })
+}
+
+/// Moves `rel=is.null` filters onto embeds and checks orders by embedded columns.
+pub(super) fn finish_node(mut plan: ReadPlan<'_>) -> Result<ReadPlan<'_>, ApiError> {
+    let embed_names: Vec<String> = plan.embeds.iter().map(|e| e.name.clone()).collect();
+    let mut kept = Vec::new();
+    for f in std::mem::take(&mut plan.filters) {
+        let null_test = match f.operation {
+            Operation::Is(IsValue::Null) => Some(!f.negated),
+            Operation::Is(IsValue::NotNull) => Some(f.negated),
+            _ => None,
+        };
+        match null_test {
+            Some(wants_null)
+                if f.field.json_path.is_empty() && embed_names.contains(&f.field.name) =>
+            {
+                plan.embed_nulls.push((f.field.name.clone(), wants_null))
+            }
+            _ => kept.push(f),
+        }
+    }
+    plan.filters = kept;
+    for term in &plan.order {
+        let Some(name) = &term.embed else { continue };
+        let embed = plan
+            .embeds
+            .iter()
+            .find(|e| &e.name == name)
+            .ok_or_else(|| ApiError::NotEmbedded(name.clone()))?;
+        if !embed.relationship.cardinality.to_one() {
+            return Err(ApiError::RelatedOrderNotToOne {
+                origin: plan.table.clone(),
+                target: name.clone(),
+            });
+        }
+    }
+    Ok(plan)
+}
