@@ -18,7 +18,7 @@ use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::wire::{self, WireError};
+use pgmesh_pg::{self as wire, WireError};
 
 /// A parameter sent untyped in text format: PostgreSQL infers its type, as with PostgREST.
 #[derive(Debug)]

@@ -10,7 +10,6 @@ mod guard;
 mod introspect;
 mod listener;
 mod server;
-mod wire;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;

@@ -31,7 +31,7 @@ const MAX_HEAD_BYTES: usize = 4 * 1024 * 1024;
 
 pub struct App {
     pub config: Arc<Config>,
-    pool: crate::wire::Pool,
+    pool: pgmesh_pg::Pool,
     /// Introspection's own connection.
     schema_pool: Pool,
     guard: Guard,
@@ -109,7 +109,7 @@ impl App {
                 // the old schema keep their parameter types (a column recreated with another
                 // type would refuse its values), and the authenticator's own `ALTER ROLE … SET`
                 // settings apply only to new connections. Fresh connections take over.
-                crate::wire::retire_all();
+                self.pool.manager().retire_all();
                 if changed {
                     eprintln!(
                         "pgmesh-sidecar: schema cache {} loaded ({} relations, {} foreign keys) in {} ms",
