@@ -148,6 +148,7 @@ async fn query(app: &App, req: Request<Incoming>) -> Reply {
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
     let role_settings = app.role_settings(&h.role);
+    let logged = (h.method.clone(), h.path.clone());
     // Its own task: the transaction runs to its end (or its cancel) even if this request's
     // connection goes away, and a panic in it ends only this request.
     tokio::spawn(Arc::clone(&app.db).run(
@@ -159,13 +160,18 @@ async fn query(app: &App, req: Request<Incoming>) -> Reply {
     ));
     let head = match head_rx.await {
         Ok(Ok(head)) => head,
-        Ok(Err(e)) => return error_reply(&e),
+        Ok(Err(e)) => {
+            log_answer(&logged, e.status());
+            return error_reply(&e);
+        }
         Err(_) => {
+            log_answer(&logged, 500);
             return error_reply(&ApiError::Internal(String::from(
                 "the query task ended without an answer",
-            )))
+            )));
         }
     };
+    log_answer(&logged, head.status);
     let body = match head.body {
         // 204 and 304 have no body (hyper's HTTP/1.1 drops one silently; HTTP/2 refuses it).
         Some(_) if matches!(head.status, 204 | 304) => full(Bytes::new()),
@@ -189,6 +195,16 @@ async fn query(app: &App, req: Request<Incoming>) -> Reply {
         r.headers_mut().insert(name, value);
     }
     r
+}
+
+/// A request's answer, at the level PostgREST's `log-level` gives it: a 5xx is an error, a
+/// 4xx a warning, the rest information.
+fn log_answer((method, path): &(String, String), status: u16) {
+    match status {
+        500.. => tracing::error!("{method} {path} {status}"),
+        400..=499 => tracing::warn!("{method} {path} {status}"),
+        _ => tracing::info!("{method} {path} {status}"),
+    }
 }
 
 /// Reads the whole body (up to `pgmesh-max-body-bytes`) and makes it the text PostgreSQL

@@ -64,12 +64,15 @@ fn parse_args() -> Result<Args, String> {
 /// warnings): printed whatever `log-level` says, as PostgREST prints its diagnostics.
 pub const LIFECYCLE: &str = "pgmesh_sidecar::lifecycle";
 
-/// `log-level` as tracing's level. tracing has no `crit`: it keeps errors, as `error` does.
+/// `log-level` as tracing's level for everything but the server's diagnostics, as PostgREST
+/// logs requests: `crit` none, `error` those answered 5xx, `warn` 4xx too, `info` all, `debug`
+/// more. (The one place that reads `log-level`.)
 fn log_level_filter(log_level: &str) -> LevelFilter {
     match log_level {
-        "debug" => LevelFilter::DEBUG,
-        "info" => LevelFilter::INFO,
+        "crit" => LevelFilter::OFF,
         "warn" => LevelFilter::WARN,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
         _ => LevelFilter::ERROR,
     }
 }
@@ -158,5 +161,19 @@ fn main() -> ExitCode {
             eprintln!("pgmesh-sidecar: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_map_as_postgrest_logs_requests() {
+        assert_eq!(log_level_filter("crit"), LevelFilter::OFF);
+        assert_eq!(log_level_filter("error"), LevelFilter::ERROR);
+        assert_eq!(log_level_filter("warn"), LevelFilter::WARN);
+        assert_eq!(log_level_filter("info"), LevelFilter::INFO);
+        assert_eq!(log_level_filter("debug"), LevelFilter::DEBUG);
     }
 }
