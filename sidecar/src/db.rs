@@ -1,10 +1,14 @@
 //! Running a hand-off: one pooled connection, one transaction — `BEGIN`, the request settings
 //! (role, claims, method, path, headers, search_path, app settings), the pre-request function,
 //! the main statement, `COMMIT` (or `ROLLBACK` per `db-tx-end`).
+//!
+//! A transaction's steps: [`send_batch`] (one round trip), [`read_preamble`] (the settings and
+//! the planner's estimate), [`decide_head`] (status and headers from the first row),
+//! [`stream_rows`] (the body, whole or in chunks) and [`end_transaction`].
 
-use std::error::Error;
 use std::io;
 use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,7 +22,9 @@ use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
 use tokio::sync::{mpsc, oneshot};
 
-use crate::wire::{self, WireError};
+use pgmesh_pg::{self as wire, Row, WireError};
+
+use crate::error::Error;
 
 /// A parameter sent untyped in text format: PostgreSQL infers its type, as with PostgREST.
 #[derive(Debug)]
@@ -29,7 +35,7 @@ impl ToSql for TextParam<'_> {
         &self,
         _ty: &Type,
         out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn Error + Sync + Send>> {
+    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
         match self.0 {
             Some(s) => {
                 out.extend_from_slice(s.as_bytes());
@@ -50,9 +56,8 @@ impl ToSql for TextParam<'_> {
     to_sql_checked!();
 }
 
-fn pg_config(config: &Config) -> Result<tokio_postgres::Config, String> {
-    let mut pg = tokio_postgres::Config::from_str(config.db_uri.expose())
-        .map_err(|e| format!("db-uri: {e}"))?;
+fn pg_config(config: &Config) -> Result<tokio_postgres::Config, Error> {
+    let mut pg = tokio_postgres::Config::from_str(config.db_uri.expose()).map_err(Error::DbUri)?;
     pg.application_name("pgmesh");
     Ok(pg)
 }
@@ -65,18 +70,8 @@ fn timeouts(config: &Config) -> Timeouts {
     }
 }
 
-/// The connections requests run on (`db-pool` of them), each pipelining its statements.
-pub fn pool(config: &Config) -> Result<wire::Pool, String> {
-    wire::Pool::builder(wire::Manager::new(pg_config(config)?))
-        .max_size(config.db_pool)
-        .timeouts(timeouts(config))
-        .runtime(deadpool::Runtime::Tokio1)
-        .build()
-        .map_err(|e| e.to_string())
-}
-
 /// A connection for introspecting the schema, apart from the requests' pool.
-pub fn schema_pool(config: &Config) -> Result<Pool, String> {
+pub fn schema_pool(config: &Config) -> Result<Pool, Error> {
     let manager = Manager::from_config(
         pg_config(config)?,
         tokio_postgres::NoTls,
@@ -89,7 +84,7 @@ pub fn schema_pool(config: &Config) -> Result<Pool, String> {
         .timeouts(timeouts(config))
         .runtime(deadpool_postgres::Runtime::Tokio1)
         .build()
-        .map_err(|e| e.to_string())
+        .map_err(Error::Pool)
 }
 
 fn wire_error(e: WireError, authenticated: bool) -> ApiError {
@@ -121,13 +116,6 @@ fn qualified_function(name: &str) -> String {
         .join(".")
 }
 
-/// PostgreSQL round trips made for requests (each awaited exchange counts one).
-pub static ROUND_TRIPS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-
-fn round_trips(n: u64) {
-    ROUND_TRIPS.fetch_add(n, std::sync::atomic::Ordering::Relaxed);
-}
-
 /// How long a failed request's connection may take to get back to idle before it is dropped.
 const RESTORE_WITHIN: Duration = Duration::from_secs(2);
 
@@ -155,62 +143,418 @@ pub struct Request {
     pub role_settings: Vec<(String, String)>,
 }
 
-/// Runs a read and delivers its response: the head (with the body when it is small) through
-/// `head`, then, for a large body, chunks through `body`. An error after streaming began is sent
-/// as an error chunk, which aborts the response; if the client goes away, the query is cancelled
-/// and the transaction rolled back.
-pub async fn run(
-    pool: wire::Pool,
-    config: Arc<Config>,
-    request: Request,
-    head: oneshot::Sender<Result<Head, ApiError>>,
+/// Where a request's answer goes: its head once (with the body when it is small), then, for a
+/// large body, chunks.
+pub struct Answer {
+    head: Option<oneshot::Sender<Result<Head, ApiError>>>,
     body: mpsc::Sender<io::Result<Bytes>>,
-) {
-    let mut head = Some(head);
-    if let Err(e) = stream_read(&pool, &config, &request, &mut head, &body).await {
-        match head.take() {
+}
+
+impl Answer {
+    pub fn new(
+        head: oneshot::Sender<Result<Head, ApiError>>,
+        body: mpsc::Sender<io::Result<Bytes>>,
+    ) -> Answer {
+        Answer {
+            head: Some(head),
+            body,
+        }
+    }
+
+    /// Whether the head is still to be sent.
+    fn head_pending(&self) -> bool {
+        self.head.is_some()
+    }
+
+    /// Sends the head; false if the client went away.
+    fn send_head(&mut self, head: Head) -> bool {
+        match self.head.take() {
+            Some(tx) => tx.send(Ok(head)).is_ok(),
+            None => true,
+        }
+    }
+
+    /// Sends a chunk of a streamed body; false if the client went away.
+    async fn send_chunk(&self, chunk: Bytes) -> bool {
+        self.body.send(Ok(chunk)).await.is_ok()
+    }
+
+    /// Answers with an error: as the head if none went out yet, else as an error chunk, which
+    /// aborts the response.
+    async fn fail(mut self, e: ApiError) {
+        match self.head.take() {
             Some(tx) => {
                 let _ = tx.send(Err(e));
             }
             None => {
-                let _ = body.send(Err(io::Error::other(e.to_string()))).await;
+                let _ = self.body.send(Err(io::Error::other(e.to_string()))).await;
             }
         }
     }
 }
 
-async fn stream_read(
-    pool: &wire::Pool,
-    config: &Config,
-    request: &Request,
-    head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
-    body: &mpsc::Sender<io::Result<Bytes>>,
-) -> Result<(), ApiError> {
-    let mut conn = pool.get().await.map_err(pool_error)?;
-    match transaction(&mut conn, config, request, head, body).await {
-        Ok(Ended::Done) => Ok(()),
-        Ok(Ended::ClientGone) => {
-            // Keep this connection out of the pool: the cancel could reach its next statement.
-            let _ = wire::Object::take(conn);
-            Ok(())
-        }
-        Err(e) => {
-            // The batch may still be answering and the transaction open: read the rest and
-            // roll back, or drop the connection if even that fails or takes too long (the rest
-            // of a large result, a server gone silent); PostgreSQL rolls back a transaction
-            // whose connection closes. The error is answered once this is settled.
-            let restored = tokio::time::timeout(RESTORE_WITHIN, conn.restore()).await;
-            if !matches!(restored, Ok(true)) {
-                let _ = wire::Object::take(conn);
-            }
-            Err(e)
+/// The database side of requests: the pool their transactions run on and what they cost.
+pub struct Db {
+    pool: wire::Pool,
+    config: Arc<Config>,
+    /// PostgreSQL round trips made for requests (each awaited exchange counts one).
+    round_trips: AtomicU64,
+}
+
+impl Db {
+    /// The connections requests run on (`db-pool` of them), each pipelining its statements.
+    pub fn new(config: Arc<Config>) -> Result<Db, Error> {
+        let pool = wire::Pool::builder(wire::Manager::new(pg_config(&config)?))
+            .max_size(config.db_pool)
+            .timeouts(timeouts(&config))
+            .runtime(deadpool::Runtime::Tokio1)
+            .build()
+            .map_err(Error::Pool)?;
+        Ok(Db {
+            pool,
+            config,
+            round_trips: AtomicU64::new(0),
+        })
+    }
+
+    /// Retires every pooled connection (as each is next returned or taken).
+    pub fn retire_all(&self) {
+        self.pool.manager().retire_all();
+    }
+
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    /// Runs a hand-off (a read or a write) in one transaction and delivers its response. An
+    /// error after streaming began aborts the response; if the client goes away, the query is
+    /// cancelled and the transaction rolled back.
+    pub async fn run(self: Arc<Self>, request: Request, mut answer: Answer) {
+        if let Err(e) = self.run_on_pooled(&request, &mut answer).await {
+            answer.fail(e).await;
         }
     }
+
+    async fn run_on_pooled(&self, request: &Request, answer: &mut Answer) -> Result<(), ApiError> {
+        let mut conn = self.pool.get().await.map_err(pool_error)?;
+        match self.transaction(&mut conn, request, answer).await {
+            Ok(Ended::Done) => Ok(()),
+            Ok(Ended::ClientGone) => {
+                // Keep this connection out of the pool: the cancel could reach its next statement.
+                let _ = wire::Object::take(conn);
+                Ok(())
+            }
+            Err(e) => {
+                // The batch may still be answering and the transaction open: read the rest and
+                // roll back, or drop the connection if even that fails or takes too long (the
+                // rest of a large result, a server gone silent); PostgreSQL rolls back a
+                // transaction whose connection closes. The error is answered once this is
+                // settled.
+                let restored = tokio::time::timeout(RESTORE_WITHIN, conn.restore()).await;
+                if !matches!(restored, Ok(true)) {
+                    let _ = wire::Object::take(conn);
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Sends what is queued on `conn` as one round trip.
+    async fn round_trip(&self, conn: &mut wire::Conn) -> Result<(), WireError> {
+        conn.send().await?;
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
+    /// One request's transaction in one round trip: `BEGIN`, the settings, the pre-request
+    /// function, the planner's estimate (when a count asks for it), the main statement and, for
+    /// a read-only transaction, its `COMMIT` go out together with a single `Sync`. A write's
+    /// `COMMIT` follows its checks, in a second round trip. A main statement new to this
+    /// connection is parsed in the same batch, after the settings (so its names resolve as the
+    /// request's role).
+    async fn transaction(
+        &self,
+        conn: &mut wire::Conn,
+        request: &Request,
+        answer: &mut Answer,
+    ) -> Result<Ended, ApiError> {
+        let h = &request.handoff;
+        let pg = |e: WireError| wire_error(e, h.authenticated);
+        let batch = Batch::of(&self.config, request);
+        send_batch(conn, h, &batch).map_err(pg)?;
+        self.round_trip(conn).await.map_err(pg)?;
+        let planned = read_preamble(conn, h, &batch).await?;
+        let first = conn
+            .row()
+            .await
+            .map_err(pg)?
+            .ok_or_else(|| ApiError::Internal(String::from("the read returned no row")))?;
+        let decided = decide_head(conn, h, &first, planned)?;
+        let Some(body) = stream_rows(conn, h, &first, decided, answer).await? else {
+            return Ok(Ended::ClientGone);
+        };
+        self.end_transaction(conn, h, &batch).await.map_err(pg)?;
+        match body {
+            Body::Whole(mut head, bytes) => {
+                head.body = Some(bytes);
+                answer.send_head(head);
+            }
+            Body::Rest(bytes) => {
+                answer.send_chunk(bytes).await;
+            }
+        }
+        Ok(Ended::Done)
+    }
+
+    /// Reads to the end of the main batch and ends the transaction: a read-only one's end was
+    /// in the batch; a write's `COMMIT` (or `ROLLBACK`) goes out now, after its checks passed.
+    async fn end_transaction(
+        &self,
+        conn: &mut wire::Conn,
+        h: &Handoff,
+        batch: &Batch,
+    ) -> Result<(), WireError> {
+        if h.read_only {
+            conn.finish().await?;
+            conn.ready().await?;
+            return Ok(());
+        }
+        conn.ready().await?;
+        if h.rollback {
+            // Deferred constraints are checked first, so that their errors still surface.
+            conn.push("SET CONSTRAINTS ALL IMMEDIATE", NO_PARAMS)?;
+        }
+        conn.push(batch.end, NO_PARAMS)?;
+        self.round_trip(conn).await?;
+        if h.rollback {
+            conn.finish().await?;
+        }
+        conn.finish().await?;
+        conn.ready().await?;
+        Ok(())
+    }
 }
+
+const NO_PARAMS: std::iter::Empty<Option<&str>> = std::iter::empty();
 
 enum Ended {
     Done,
     ClientGone,
+}
+
+/// The statements around the hand-off's own.
+struct Batch {
+    begin: String,
+    settings: sql_engine::sql::Statement,
+    pre_request: Option<String>,
+    end: &'static str,
+}
+
+impl Batch {
+    fn of(config: &Config, request: &Request) -> Batch {
+        let h = &request.handoff;
+        Batch {
+            begin: format!(
+                "START TRANSACTION ISOLATION LEVEL {}, {}",
+                isolation_level(h),
+                if h.read_only {
+                    "READ ONLY"
+                } else {
+                    "READ WRITE"
+                }
+            ),
+            settings: settings_statement_of(config, request),
+            pre_request: config
+                .db_pre_request
+                .as_ref()
+                .map(|f| format!("select {}()", qualified_function(f))),
+            end: if h.rollback { "ROLLBACK" } else { "COMMIT" },
+        }
+    }
+}
+
+/// Queues the first round trip: `BEGIN`, the settings, the pre-request function, the count's
+/// EXPLAIN, the main statement and, for a read-only transaction, its end.
+fn send_batch(conn: &mut wire::Conn, h: &Handoff, batch: &Batch) -> Result<(), WireError> {
+    conn.push(&batch.begin, NO_PARAMS)?;
+    conn.push(
+        &batch.settings.sql,
+        batch.settings.params.iter().map(|p| p.as_deref()),
+    )?;
+    if let Some(sql) = &batch.pre_request {
+        conn.push(sql, NO_PARAMS)?;
+    }
+    if !h.explain_sql.is_empty() {
+        conn.push(
+            &h.explain_sql,
+            h.explain_params.iter().map(|p| p.as_deref()),
+        )?;
+    }
+    conn.push(&h.sql, h.params.iter().map(|p| p.as_deref()))?;
+    // A read-only transaction ends the same way whatever its result: its end goes out now.
+    if h.read_only {
+        conn.push(batch.end, NO_PARAMS)?;
+    }
+    Ok(())
+}
+
+/// Reads the answers before the main statement's: `BEGIN`, the settings, the pre-request
+/// function and the planner's estimate (planned and estimated counts need it for the head).
+async fn read_preamble(
+    conn: &mut wire::Conn,
+    h: &Handoff,
+    batch: &Batch,
+) -> Result<Option<i64>, ApiError> {
+    let pg = |e: WireError| wire_error(e, h.authenticated);
+    conn.finish().await.map_err(pg)?;
+    conn.finish().await.map_err(pg)?;
+    if batch.pre_request.is_some() {
+        conn.finish().await.map_err(pg)?;
+    }
+    if h.explain_sql.is_empty() {
+        return Ok(None);
+    }
+    let plan = match conn.row().await.map_err(pg)? {
+        Some(row) => {
+            let plan = row.text(0).map_err(pg)?.map(String::from);
+            // The end of the EXPLAIN; the main statement's rows follow.
+            conn.finish().await.map_err(pg)?;
+            plan
+        }
+        None => None,
+    };
+    planned_rows(plan.as_deref())
+}
+
+/// What the first row decided: the head, and how the rows' bodies are put together.
+struct Decided {
+    head: Head,
+    body_column: usize,
+    opening: String,
+    separator: &'static str,
+    closing: &'static str,
+    /// A single value over no rows (a function's result, filtered away) is JSON's null.
+    null_when_empty: bool,
+}
+
+/// The response head from the main statement's first row: counts, `response.status` and
+/// `response.headers`, and PostgREST's status and headers for the request's shape.
+fn decide_head(
+    conn: &wire::Conn,
+    h: &Handoff,
+    first: &Row,
+    planned: Option<i64>,
+) -> Result<Decided, ApiError> {
+    let pg = |e: WireError| wire_error(e, h.authenticated);
+    let cols = Columns::of(
+        &conn
+            .columns(&h.sql)
+            .ok_or_else(|| ApiError::Internal(String::from("the statement was not described")))?,
+    )?;
+    let page_total = number(first.text(cols.page_total).map_err(pg)?)?
+        .unwrap_or(0)
+        .max(0)
+        .unsigned_abs();
+    let counted = Counted {
+        page_total,
+        exact: number(first.text(cols.total_result_set).map_err(pg)?)?,
+        planned,
+    };
+    let (status_override, extra_headers) = sql_engine::response::guc_overrides(
+        first.text(cols.response_headers).map_err(pg)?,
+        first.text(cols.response_status).map_err(pg)?,
+    )?;
+    let (status, headers) = match &h.shape.write {
+        None => sql_engine::response::read_response(&h.shape, counted)?,
+        Some(write) => sql_engine::response::write_response(
+            &h.shape,
+            write,
+            counted,
+            WriteResult {
+                inserted: first
+                    .text(cols.inserted)
+                    .map_err(pg)?
+                    .and_then(|i| i.parse().ok()),
+                location: first.text(cols.location).map_err(pg)?,
+            },
+        )?,
+    };
+    let csv_header = first.text(cols.csv_header).map_err(pg)?;
+    let (opening, separator, closing) = h.shape.assembly.framing(csv_header.unwrap_or(""));
+    Ok(Decided {
+        head: Head {
+            status: status_override.unwrap_or(status),
+            headers,
+            extra_headers,
+            body: None,
+        },
+        body_column: cols.body,
+        opening,
+        separator,
+        closing,
+        null_when_empty: h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void,
+    })
+}
+
+/// What is left to send once the rows are read.
+enum Body {
+    /// Nothing went out yet: the head with the whole body.
+    Whole(Head, Bytes),
+    /// The head and the first chunks went out: the last chunk.
+    Rest(Bytes),
+}
+
+/// Reads the main statement's rows into the body. A read-only transaction's body that outgrows
+/// [`WHOLE_BODY_MAX`] is streamed in [`CHUNK`]s; `None` if the client went away meanwhile (the
+/// query is cancelled).
+async fn stream_rows(
+    conn: &mut wire::Conn,
+    h: &Handoff,
+    first: &Row,
+    decided: Decided,
+    answer: &mut Answer,
+) -> Result<Option<Body>, ApiError> {
+    let pg = |e: WireError| wire_error(e, h.authenticated);
+    let mut buf = BytesMut::with_capacity(8 * 1024);
+    buf.extend_from_slice(decided.opening.as_bytes());
+    if let Some(text) = first.text(decided.body_column).map_err(pg)? {
+        buf.extend_from_slice(text.as_bytes());
+    }
+    let mut head = Some(decided.head);
+    while let Some(row) = conn.row().await.map_err(pg)? {
+        if let Some(text) = row.text(decided.body_column).map_err(pg)? {
+            buf.extend_from_slice(decided.separator.as_bytes());
+            buf.extend_from_slice(text.as_bytes());
+        }
+        // A transaction that writes answers only after its COMMIT: its response is never
+        // streamed, so a failed commit can still answer with an error.
+        let threshold = match (&head, h.read_only) {
+            (Some(_), false) => usize::MAX,
+            (Some(_), true) => WHOLE_BODY_MAX,
+            (None, _) => CHUNK,
+        };
+        if buf.len() >= threshold {
+            // Too big to send whole: send the head now and stream the rest.
+            let mut gone = false;
+            if let Some(value) = head.take() {
+                gone = answer.head_pending() && !answer.send_head(value);
+            }
+            if gone || !answer.send_chunk(buf.split().freeze()).await {
+                // The client went away: stop the query; the caller keeps this connection out
+                // of the pool.
+                conn.cancel().await;
+                return Ok(None);
+            }
+        }
+    }
+    buf.extend_from_slice(decided.closing.as_bytes());
+    if decided.null_when_empty {
+        buf.extend_from_slice(b"null");
+    }
+    Ok(Some(match head {
+        Some(head) if answer.head_pending() => Body::Whole(head, buf.freeze()),
+        _ => Body::Rest(buf.freeze()),
+    }))
 }
 
 /// Where the outer statement's columns are (by name, from its description).
@@ -252,196 +596,6 @@ fn number(text: Option<&str>) -> Result<Option<i64>, ApiError> {
             .map_err(|_| ApiError::Internal(format!("not a number: {t}")))
     })
     .transpose()
-}
-
-/// One request's transaction in one round trip: `BEGIN`, the settings, the pre-request
-/// function, the planner's estimate (when a count asks for it), the main statement and, for a
-/// read-only transaction, its `COMMIT` go out together with a single `Sync`. A write's `COMMIT`
-/// follows its checks, in a second round trip. A main statement new to this connection is
-/// parsed in the same batch, after the settings (so its names resolve as the request's role).
-async fn transaction(
-    conn: &mut wire::Conn,
-    config: &Config,
-    request: &Request,
-    head: &mut Option<oneshot::Sender<Result<Head, ApiError>>>,
-    body: &mpsc::Sender<io::Result<Bytes>>,
-) -> Result<Ended, ApiError> {
-    let h = &request.handoff;
-    let auth = h.authenticated;
-    let pg = |e: WireError| wire_error(e, auth);
-    let settings = settings_statement_of(config, request);
-    let begin_sql = format!(
-        "START TRANSACTION ISOLATION LEVEL {}, {}",
-        isolation_level(h),
-        if h.read_only {
-            "READ ONLY"
-        } else {
-            "READ WRITE"
-        }
-    );
-    let pre_sql = config
-        .db_pre_request
-        .as_ref()
-        .map(|f| format!("select {}()", qualified_function(f)));
-    let explain = !h.explain_sql.is_empty();
-    let end_sql = if h.rollback { "ROLLBACK" } else { "COMMIT" };
-    let none = std::iter::empty::<Option<&str>>;
-
-    conn.push(&begin_sql, none()).map_err(pg)?;
-    conn.push(&settings.sql, settings.params.iter().map(|p| p.as_deref()))
-        .map_err(pg)?;
-    if let Some(sql) = &pre_sql {
-        conn.push(sql, none()).map_err(pg)?;
-    }
-    if explain {
-        conn.push(
-            &h.explain_sql,
-            h.explain_params.iter().map(|p| p.as_deref()),
-        )
-        .map_err(pg)?;
-    }
-    conn.push(&h.sql, h.params.iter().map(|p| p.as_deref()))
-        .map_err(pg)?;
-    // A read-only transaction ends the same way whatever its result: its end goes out now.
-    if h.read_only {
-        conn.push(end_sql, none()).map_err(pg)?;
-    }
-    conn.send().await.map_err(pg)?;
-    round_trips(1);
-
-    conn.finish().await.map_err(pg)?;
-    conn.finish().await.map_err(pg)?;
-    if pre_sql.is_some() {
-        conn.finish().await.map_err(pg)?;
-    }
-    // The planner's estimate (planned and estimated counts) is needed before the head.
-    let planned = if explain {
-        let plan = match conn.next().await.map_err(pg)? {
-            wire::Event::Row(row) => {
-                let plan = row.text(0).map_err(pg)?.map(String::from);
-                // The end of the EXPLAIN; the main statement's rows follow.
-                conn.finish().await.map_err(pg)?;
-                plan
-            }
-            wire::Event::Done => None,
-        };
-        planned_rows(plan.as_deref())?
-    } else {
-        None
-    };
-    let first = match conn.next().await.map_err(pg)? {
-        wire::Event::Row(row) => row,
-        wire::Event::Done => {
-            return Err(ApiError::Internal(String::from("the read returned no row")))
-        }
-    };
-    let cols = Columns::of(
-        &conn
-            .columns(&h.sql)
-            .ok_or_else(|| ApiError::Internal(String::from("the statement was not described")))?,
-    )?;
-    let page_total = number(first.text(cols.page_total).map_err(pg)?)?
-        .unwrap_or(0)
-        .max(0)
-        .unsigned_abs();
-    let counted = Counted {
-        page_total,
-        exact: number(first.text(cols.total_result_set).map_err(pg)?)?,
-        planned,
-    };
-    let (status_override, extra_headers) = sql_engine::response::guc_overrides(
-        first.text(cols.response_headers).map_err(pg)?,
-        first.text(cols.response_status).map_err(pg)?,
-    )?;
-    let (status, headers) = match &h.shape.write {
-        None => sql_engine::response::read_response(&h.shape, counted)?,
-        Some(write) => sql_engine::response::write_response(
-            &h.shape,
-            write,
-            counted,
-            WriteResult {
-                inserted: first
-                    .text(cols.inserted)
-                    .map_err(pg)?
-                    .and_then(|i| i.parse().ok()),
-                location: first.text(cols.location).map_err(pg)?,
-            },
-        )?,
-    };
-    let csv_header = first.text(cols.csv_header).map_err(pg)?;
-    let (opening, separator, closing) = h.shape.assembly.framing(csv_header.unwrap_or(""));
-
-    let mut buf = BytesMut::with_capacity(8 * 1024);
-    buf.extend_from_slice(opening.as_bytes());
-    if let Some(text) = first.text(cols.body).map_err(pg)? {
-        buf.extend_from_slice(text.as_bytes());
-    }
-    let mut head_value = Some(Head {
-        status: status_override.unwrap_or(status),
-        headers,
-        extra_headers,
-        body: None,
-    });
-    while let wire::Event::Row(row) = conn.next().await.map_err(pg)? {
-        if let Some(text) = row.text(cols.body).map_err(pg)? {
-            buf.extend_from_slice(separator.as_bytes());
-            buf.extend_from_slice(text.as_bytes());
-        }
-        // A transaction that writes answers only after its COMMIT: its response is never
-        // streamed, so a failed commit can still answer with an error.
-        let threshold = match (&head_value, h.read_only) {
-            (Some(_), false) => usize::MAX,
-            (Some(_), true) => WHOLE_BODY_MAX,
-            (None, _) => CHUNK,
-        };
-        if buf.len() >= threshold {
-            // Too big to send whole: send the head now and stream the rest.
-            let mut gone = false;
-            if let (Some(value), Some(sender)) = (head_value.take(), head.take()) {
-                gone = sender.send(Ok(value)).is_err();
-            }
-            if gone || body.send(Ok(buf.split().freeze())).await.is_err() {
-                // The client went away: stop the query; the caller keeps this connection out
-                // of the pool.
-                conn.cancel().await;
-                return Ok(Ended::ClientGone);
-            }
-        }
-    }
-    buf.extend_from_slice(closing.as_bytes());
-    // A single value over no rows (a function's result, filtered away) is JSON's null.
-    if h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void {
-        buf.extend_from_slice(b"null");
-    }
-    if h.read_only {
-        conn.finish().await.map_err(pg)?;
-        conn.ready().await.map_err(pg)?;
-    } else {
-        conn.ready().await.map_err(pg)?;
-        if h.rollback {
-            // Deferred constraints are checked first, so that their errors still surface.
-            conn.push("SET CONSTRAINTS ALL IMMEDIATE", none())
-                .map_err(pg)?;
-        }
-        conn.push(end_sql, none()).map_err(pg)?;
-        conn.send().await.map_err(pg)?;
-        round_trips(1);
-        if h.rollback {
-            conn.finish().await.map_err(pg)?;
-        }
-        conn.finish().await.map_err(pg)?;
-        conn.ready().await.map_err(pg)?;
-    }
-    match (head_value, head.take()) {
-        (Some(mut value), Some(sender)) => {
-            value.body = Some(buf.freeze());
-            let _ = sender.send(Ok(value));
-        }
-        _ => {
-            let _ = body.send(Ok(buf.freeze())).await;
-        }
-    }
-    Ok(Ended::Done)
 }
 
 /// A called function's hoisted `default_transaction_isolation`, as SQL; READ COMMITTED

@@ -10,7 +10,8 @@ use futures_util::StreamExt;
 use tokio::sync::mpsc;
 use tokio_postgres::AsyncMessage;
 
-use crate::server::App;
+use crate::app::App;
+use crate::error::Error;
 
 /// Payloads that ask for a schema reload (`NOTIFY pgrst` alone reloads everything).
 fn asks_for_reload(payload: &str) -> bool {
@@ -24,7 +25,10 @@ pub async fn listen(app: Arc<App>, channel: String) {
         match listen_once(&app, &channel).await {
             Ok(()) => delay = Duration::from_millis(200),
             Err(e) => {
-                eprintln!("pgmesh-sidecar: listener on '{channel}' lost ({e}); retrying");
+                tracing::error!(
+                    target: crate::LIFECYCLE,
+                    "listener on '{channel}' lost ({e}); retrying"
+                );
                 tokio::time::sleep(delay).await;
                 delay = (delay * 2).min(Duration::from_secs(10));
             }
@@ -32,13 +36,13 @@ pub async fn listen(app: Arc<App>, channel: String) {
     }
 }
 
-async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), String> {
+async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), Error> {
     let config =
-        tokio_postgres::Config::from_str(app.config.db_uri.expose()).map_err(|e| e.to_string())?;
+        tokio_postgres::Config::from_str(app.config.db_uri.expose()).map_err(Error::DbUri)?;
     let (client, mut connection) = config
         .connect(tokio_postgres::NoTls)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(Error::Listen)?;
     let (tx, mut rx) = mpsc::unbounded_channel::<String>();
     let driver = tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
@@ -55,11 +59,8 @@ async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), String> {
         }
     });
     let listen = format!("LISTEN {}", sql_engine::sql::quote_ident(channel));
-    client
-        .batch_execute(&listen)
-        .await
-        .map_err(|e| e.to_string())?;
-    eprintln!("pgmesh-sidecar: listening for reloads on '{channel}'");
+    client.batch_execute(&listen).await.map_err(Error::Listen)?;
+    tracing::info!(target: crate::LIFECYCLE, "listening for reloads on '{channel}'");
     // The cache may have changed while no listener was up.
     let _ = app.reload_schema().await;
     while let Some(payload) = rx.recv().await {
@@ -72,7 +73,7 @@ async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), String> {
         let _ = app.reload_schema().await;
     }
     driver.abort();
-    Err(String::from("the listening connection closed"))
+    Err(Error::ListenClosed)
 }
 
 #[cfg(test)]

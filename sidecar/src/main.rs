@@ -5,15 +5,27 @@
 //! Usage: `pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]`, with `PGMESH_HANDOFF_KEY`
 //! in the environment and `PGRST_*` variables overriding the file, as in PostgREST.
 
+mod app;
 mod db;
+mod error;
 mod guard;
+mod http;
 mod introspect;
 mod listener;
-mod server;
-mod wire;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use hyper::service::service_fn;
+use tokio::net::TcpListener;
+use tracing_subscriber::filter::{LevelFilter, Targets};
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::Layer;
+
+use crate::app::App;
+use crate::error::Error;
 
 fn usage() -> String {
     String::from("usage: pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]")
@@ -48,30 +60,98 @@ fn parse_args() -> Result<Args, String> {
     Ok(Args { listen, config })
 }
 
-fn run() -> Result<(), String> {
-    let args = parse_args()?;
+/// The target of the server's own diagnostics (start, schema cache loads, the listener, config
+/// warnings): printed whatever `log-level` says, as PostgREST prints its diagnostics.
+pub const LIFECYCLE: &str = "pgmesh_sidecar::lifecycle";
+
+/// `log-level` as tracing's level for everything but the server's diagnostics, as PostgREST
+/// logs requests: `crit` none, `error` those answered 5xx, `warn` 4xx too, `info` all, `debug`
+/// more. (The one place that reads `log-level`.)
+fn log_level_filter(log_level: &str) -> LevelFilter {
+    match log_level {
+        "crit" => LevelFilter::OFF,
+        "warn" => LevelFilter::WARN,
+        "info" => LevelFilter::INFO,
+        "debug" => LevelFilter::DEBUG,
+        _ => LevelFilter::ERROR,
+    }
+}
+
+/// Logs to stderr, without colours (it is usually a file), filtered by `log-level`.
+fn init_logging(log_level: &str) {
+    let filter = Targets::new()
+        .with_target(LIFECYCLE, LevelFilter::TRACE)
+        .with_default(log_level_filter(log_level));
+    let layer = tracing_subscriber::fmt::layer()
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .with_filter(filter);
+    let _ = tracing_subscriber::registry().with(layer).try_init();
+}
+
+fn run() -> Result<(), Error> {
+    let args = parse_args().map_err(Error::Args)?;
     let text = match &args.config {
-        Some(path) => Some(std::fs::read_to_string(path).map_err(|e| format!("{path}: {e}"))?),
+        Some(path) => Some(
+            std::fs::read_to_string(path).map_err(|source| Error::ConfigFile {
+                path: path.clone(),
+                source,
+            })?,
+        ),
         None => None,
     };
     let env: Vec<(String, String)> = std::env::vars()
         .filter(|(k, _)| k.starts_with("PGRST_"))
         .collect();
     let read_file = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
-    let config =
-        pgmesh_config::load(text.as_deref(), &env, &read_file).map_err(|e| e.to_string())?;
+    let config = pgmesh_config::load(text.as_deref(), &env, &read_file)?;
+    init_logging(&config.log_level);
     if let Some(w) = config.unbuilt_warning() {
-        eprintln!("{w}");
+        tracing::warn!(target: LIFECYCLE, "{w}");
     }
     let key = std::env::var("PGMESH_HANDOFF_KEY")
         .ok()
         .filter(|k| k.len() >= 32)
-        .ok_or("PGMESH_HANDOFF_KEY must be set (at least 32 characters)")?;
+        .ok_or(Error::HandoffKey)?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
-        .map_err(|e| e.to_string())?;
-    runtime.block_on(server::serve(args.listen, config, key.into_bytes()))
+        .map_err(Error::Runtime)?;
+    runtime.block_on(serve(args.listen, config, key.into_bytes()))
+}
+
+/// Wiring: the app state, its schema loader and listener, and the HTTP server until SIGTERM or
+/// Ctrl-C.
+async fn serve(
+    listen: SocketAddr,
+    config: pgmesh_config::Config,
+    key: Vec<u8>,
+) -> Result<(), Error> {
+    let app = Arc::new(App::new(config, key)?);
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|source| Error::Bind {
+            addr: listen,
+            source,
+        })?;
+    tokio::spawn(Arc::clone(&app).load_schema());
+    if let Some(channel) = app.config.db_channel.clone() {
+        tokio::spawn(listener::listen(Arc::clone(&app), channel));
+    }
+    tracing::info!(target: LIFECYCLE, "listening on {listen}");
+    let service = service_fn(move |req| http::handle(Arc::clone(&app), req));
+    http::serve(listener, service, shutdown()).await;
+    Ok(())
+}
+
+/// Resolves on SIGTERM or Ctrl-C.
+async fn shutdown() {
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).ok();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {},
+        _ = async { match term.as_mut() { Some(t) => { t.recv().await; } None => std::future::pending().await } } => {},
+    }
 }
 
 fn main() -> ExitCode {
@@ -81,5 +161,19 @@ fn main() -> ExitCode {
             eprintln!("pgmesh-sidecar: {e}");
             ExitCode::FAILURE
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn log_levels_map_as_postgrest_logs_requests() {
+        assert_eq!(log_level_filter("crit"), LevelFilter::OFF);
+        assert_eq!(log_level_filter("error"), LevelFilter::ERROR);
+        assert_eq!(log_level_filter("warn"), LevelFilter::WARN);
+        assert_eq!(log_level_filter("info"), LevelFilter::INFO);
+        assert_eq!(log_level_filter("debug"), LevelFilter::DEBUG);
     }
 }

@@ -133,7 +133,7 @@ fn cargo() -> Command {
     c
 }
 
-/// Builds the filter (release, wasm32-wasip1) with `features` and keeps it as
+/// Builds the filter (the `wasm` profile, wasm32-wasip1) with `features` and keeps it as
 /// `target/pgmesh-wasm/<name>`. Every variant builds to the same output path, so each is copied
 /// away before the next.
 pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
@@ -143,7 +143,8 @@ pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
     let mut c = cargo();
     c.args([
         "build",
-        "--release",
+        "--profile",
+        "wasm",
         "--target",
         "wasm32-wasip1",
         "-p",
@@ -152,11 +153,11 @@ pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
     .args(features);
     run(&mut c)?;
     let p = keep.join(name);
-    std::fs::copy(target.join("wasm32-wasip1/release/pgmesh_filter.wasm"), &p)?;
+    std::fs::copy(target.join("wasm32-wasip1/wasm/pgmesh_filter.wasm"), &p)?;
     Ok(p)
 }
 
-/// Builds the filter (release, wasm32-wasip1) and the sidecar.
+/// Builds the filter (the `wasm` profile, wasm32-wasip1) and the sidecar.
 pub fn build(release_sidecar: bool, with_crash_variant: bool) -> Result<Artifacts> {
     let target = root().join("target");
     let wasm_crash = if with_crash_variant {
