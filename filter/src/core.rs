@@ -6,11 +6,9 @@ use std::rc::Rc;
 use jwt_compact::alg::Hs256Key;
 use serde_json::{Map, Value};
 use sql_engine::api_request::payload::{self, BodyFormat};
-use sql_engine::api_request::preferences::{Applicable, Resolution, Return};
-use sql_engine::api_request::{Mutation, RequestHead};
-use sql_engine::handoff::{self, Assembly, BodySpec, Handoff, ResponseShape, WriteShape};
-use sql_engine::media::Format;
-use sql_engine::plan::{CallPlan, Plan, ReadPlan, WritePlan};
+use sql_engine::api_request::{self, ApiRequest, Parsed, RequestHead};
+use sql_engine::handoff::{self, Context, Handoff, Identity, Kind, Query};
+use sql_engine::plan::Plan;
 use sql_engine::schema_cache::SchemaCache;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 use sql_engine::ApiError;
@@ -65,22 +63,29 @@ pub struct Incoming<'a> {
     pub now_ms: u64,
     /// Unique per request (the adapter mixes a per-VM random seed with a counter).
     pub nonce: String,
-    pub body: Body<'a>,
+    pub body: Body,
 }
 
-/// What the filter has seen of the request body.
+/// What the filter knows of the request body when the headers arrive.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Body<'a> {
-    /// The request has none, or only whitespace.
+pub enum Body {
+    /// The request has none.
     Absent,
     /// A body follows and has not been read.
     Pending,
+}
+
+/// What was read of a body the filter waited for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BodyRead<'a> {
+    /// None arrived, or only whitespace.
+    Absent,
     /// What a [`payload::BodyReader`] learned from it.
     Read(&'a payload::Summary),
 }
 
 /// What to do with the request.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub enum Decision {
     /// Answer the client directly; nothing goes upstream.
     Respond {
@@ -88,8 +93,8 @@ pub enum Decision {
         headers: Vec<(&'static str, String)>,
         body: String,
     },
-    /// Read the body with a [`payload::BodyReader`] for this format, then decide again.
-    NeedBody(BodyFormat),
+    /// Read the body with a [`payload::BodyReader`] for [`Pending::format`], then [`resume`].
+    NeedBody(Box<Pending>),
     /// Rewrite the request and let Envoy route it to the sidecar.
     Forward {
         remove: Vec<String>,
@@ -97,6 +102,19 @@ pub enum Decision {
         /// Headers to add to the sidecar's response (CORS).
         response: Vec<(&'static str, String)>,
     },
+}
+
+/// A request authenticated and parsed, waiting for its body's keys: [`resume`] plans it
+/// without authenticating or parsing again.
+#[derive(Debug)]
+pub struct Pending {
+    pub format: BodyFormat,
+    parsed: Parsed,
+    identity: Identity,
+    context: Context,
+    remove: Vec<String>,
+    cors: Vec<(&'static str, String)>,
+    nonce: String,
 }
 
 impl From<ApiError> for Decision {
@@ -129,10 +147,24 @@ pub fn decide(state: &FilterState, req: &Incoming<'_>) -> Decision {
         };
     }
     let cors = crate::cors::response_headers(req.headers, allowed);
-    let mut decision = match plan_handoff(state, req) {
+    let decision = match start(state, req, cors.clone()) {
         Ok(d) => d,
         Err(e) => e.into(),
     };
+    with_cors(decision, cors)
+}
+
+/// Plans and signs a request whose body's keys have been read.
+pub fn resume(state: &FilterState, pending: Pending, body: BodyRead<'_>, now_ms: u64) -> Decision {
+    let cors = pending.cors.clone();
+    let decision = match finish_with_body(state, pending, body, now_ms) {
+        Ok(d) => d,
+        Err(e) => e.into(),
+    };
+    with_cors(decision, cors)
+}
+
+fn with_cors(mut decision: Decision, cors: Vec<(&'static str, String)>) -> Decision {
     match &mut decision {
         Decision::Respond { headers, .. } => {
             for (name, value) in cors {
@@ -147,7 +179,11 @@ pub fn decide(state: &FilterState, req: &Incoming<'_>) -> Decision {
     decision
 }
 
-fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, ApiError> {
+fn start(
+    state: &FilterState,
+    req: &Incoming<'_>,
+    cors: Vec<(&'static str, String)>,
+) -> Result<Decision, ApiError> {
     let identity = auth::authenticate_cached(
         header(req.headers, "authorization"),
         state.jwt_key.as_ref(),
@@ -156,10 +192,9 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         req.now_ms as f64 / 1000.0,
         Some(&state.tokens),
     )?;
-    let cache = state
-        .schema
-        .as_deref()
-        .ok_or(ApiError::SchemaCacheNotLoaded)?;
+    if state.schema.is_none() {
+        return Err(ApiError::SchemaCacheNotLoaded);
+    }
     let (path, query) = req.path.split_once('?').unwrap_or((req.path, ""));
     let head = RequestHead {
         method: req.method,
@@ -173,62 +208,99 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
             return Err(ApiError::BodyTooLarge(state.settings.max_body_bytes));
         }
     }
-    let payload = if sql_engine::api_request::needs_body_keys(req.method, path, query) {
-        match BodyFormat::from_content_type(header(req.headers, "content-type")) {
-            // Anything else is refused by the parser, with PostgREST's message.
-            Some(format) if format.has_keys() => match req.body {
-                Body::Pending => return Ok(Decision::NeedBody(format)),
-                // A function without arguments may be called with no body at all.
-                Body::Absent if path.starts_with("/rpc/") => Some(payload::Summary::empty()),
-                Body::Absent => Some(payload::BodyReader::new(format).finish()?),
-                Body::Read(summary) => Some(summary.clone()),
-            },
-            _ => None,
-        }
-    } else {
-        None
-    };
-    let (plan, statements) =
-        sql_engine::build_with_body(&head, payload.as_ref(), cache, &state.settings)?;
-    let handoff = match &plan {
-        Plan::Read(read) => read_handoff(state, read, query),
-        Plan::Write(write) => write_handoff(state, write),
-        Plan::Call(call) => call_handoff(state, call),
-        Plan::Options { allow } => {
-            return Ok(Decision::Respond {
-                status: 200,
-                headers: vec![
-                    ("allow", allow.clone()),
-                    ("access-control-allow-origin", String::from("*")),
-                ],
-                body: String::new(),
-            })
-        }
-    };
-    let handoff = Handoff {
-        role: identity.role,
-        claims: identity.claims,
-        authenticated: identity.authenticated,
-        method: req.method.to_string(),
-        path: path.to_string(),
-        headers: request_headers_json(req.headers),
-        cookies: request_cookies_json(req.headers),
-        ts_ms: req.now_ms,
-        nonce: req.nonce.clone(),
-        ..handoff
-    }
-    .with_statement(statements.main)
-    .with_explain(statements.explain);
-    let (document, signature) = handoff::sign(
-        &state.handoff_key,
-        req.method,
-        handoff::QUERY_PATH,
-        &handoff,
-    )
-    .ok_or_else(|| ApiError::Internal(String::from("could not sign the hand-off")))?;
-
-    Ok(Decision::Forward {
+    let parsed = api_request::parse(&head)?;
+    let pending = Pending {
+        format: BodyFormat::Json,
+        parsed,
+        identity: Identity {
+            role: identity.role,
+            claims: identity.claims,
+            authenticated: identity.authenticated,
+        },
+        context: Context {
+            method: req.method.to_string(),
+            path: path.to_string(),
+            headers: request_headers_json(req.headers),
+            cookies: request_cookies_json(req.headers),
+        },
         remove: removable_headers(req.headers),
+        cors,
+        nonce: req.nonce.clone(),
+    };
+    match (pending.parsed.needs_body(), req.body) {
+        (Some(format), Body::Pending) => Ok(Decision::NeedBody(Box::new(Pending {
+            format,
+            ..pending
+        }))),
+        (Some(_), Body::Absent) => finish_with_body(state, pending, BodyRead::Absent, req.now_ms),
+        (None, _) => finish(state, pending, req.now_ms),
+    }
+}
+
+fn finish_with_body(
+    state: &FilterState,
+    mut pending: Pending,
+    body: BodyRead<'_>,
+    now_ms: u64,
+) -> Result<Decision, ApiError> {
+    if let Some(format) = pending.parsed.needs_body() {
+        let summary = match body {
+            BodyRead::Read(summary) => summary.clone(),
+            // A function without arguments may be called with no body at all.
+            BodyRead::Absent if matches!(pending.parsed.request, ApiRequest::Call(_)) => {
+                payload::Summary::empty()
+            }
+            BodyRead::Absent => payload::BodyReader::new(format).finish()?,
+        };
+        pending.parsed = pending.parsed.with_body(summary);
+    }
+    finish(state, pending, now_ms)
+}
+
+fn finish(state: &FilterState, pending: Pending, now_ms: u64) -> Result<Decision, ApiError> {
+    let cache = state
+        .schema
+        .as_deref()
+        .ok_or(ApiError::SchemaCacheNotLoaded)?;
+    let Pending {
+        parsed,
+        identity,
+        context,
+        remove,
+        nonce,
+        ..
+    } = pending;
+    let method = context.method.clone();
+    let (plan, statements) = sql_engine::build_parsed(parsed.request, cache, &state.settings)?;
+    if let Plan::Options { allow } = &plan {
+        return Ok(Decision::Respond {
+            status: 200,
+            headers: vec![
+                ("allow", allow.clone()),
+                ("access-control-allow-origin", String::from("*")),
+            ],
+            body: String::new(),
+        });
+    }
+    let query = Query::for_plan(
+        &plan,
+        statements,
+        &state.settings,
+        &parsed.query,
+        identity,
+        context,
+    )
+    .ok_or_else(|| ApiError::Internal(String::from("no hand-off for this plan")))?;
+    let handoff = Handoff {
+        ts_ms: now_ms,
+        nonce,
+        kind: Kind::Query(Box::new(query)),
+    };
+    let (document, signature) =
+        handoff::sign(&state.handoff_key, &method, handoff::QUERY_PATH, &handoff)
+            .ok_or_else(|| ApiError::Internal(String::from("could not sign the hand-off")))?;
+    Ok(Decision::Forward {
+        remove,
         set: vec![
             (":path", handoff::QUERY_PATH.to_string()),
             (handoff::HANDOFF_HEADER, document),
@@ -236,151 +308,6 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         ],
         response: Vec::new(),
     })
-}
-
-fn assembly(format: Format, headers_only: bool) -> Assembly {
-    match format {
-        _ if headers_only => Assembly::Nothing,
-        Format::Json { strip_nulls: false } => Assembly::Array,
-        Format::Json { strip_nulls: true } => Assembly::CompactArray,
-        Format::Object { .. } => Assembly::Object,
-        Format::Csv => Assembly::Csv,
-        Format::GeoJson => Assembly::FeatureCollection,
-    }
-}
-
-/// The hand-off of a read, without the request's identity and statements.
-fn read_handoff(state: &FilterState, read: &ReadPlan<'_>, query: &str) -> Handoff {
-    let tx_end = state.settings.db_tx_end;
-    Handoff {
-        schema: read.schema.clone(),
-        read_only: true,
-        rollback: tx_end.rolls_back(read.preferences.write().tx_rollback),
-        timezone: read.preferences.timezone.clone(),
-        shape: ResponseShape {
-            content_type: read.format.content_type().to_string(),
-            assembly: assembly(read.format, read.headers_only),
-            singular: matches!(read.format, Format::Object { .. }),
-            offset: read.offset,
-            count: read.count,
-            max_rows: read.max_rows,
-            preference_applied: read.preferences.applied(Applicable {
-                tx: tx_end.overridable(),
-                ..Applicable::default()
-            }),
-            content_profile: read.content_profile.clone(),
-            content_location: Some(sql_engine::response::content_location(
-                &read.table,
-                &sql_engine::urlencoded::parse_query_string(query),
-            )),
-            write: None,
-            void: false,
-            max_affected: None,
-        },
-        ..Handoff::default()
-    }
-}
-
-/// The hand-off of a call, without the request's identity and statements.
-fn call_handoff(state: &FilterState, c: &CallPlan<'_>) -> Handoff {
-    let read = &c.read;
-    let tx_end = state.settings.db_tx_end;
-    let prefs = &read.preferences;
-    let set_like = c.function.returns_set;
-    Handoff {
-        schema: read.schema.clone(),
-        read_only: c.read_only,
-        timezone: prefs.timezone.clone(),
-        tx_settings: c
-            .function
-            .settings
-            .iter()
-            .filter(|(name, _)| state.settings.db_hoisted_tx_settings.contains(name))
-            .cloned()
-            .collect(),
-        rollback: tx_end.rolls_back(prefs.write().tx_rollback),
-        body: c.body_format.map(|format| BodySpec {
-            param: 0,
-            format,
-            keys: None,
-        }),
-        shape: ResponseShape {
-            content_type: read.format.content_type().to_string(),
-            assembly: match read.format {
-                Format::Json { .. } if !set_like && !read.headers_only => Assembly::Object,
-                Format::Json { strip_nulls: false } if read.scalar && !read.headers_only => {
-                    Assembly::Values
-                }
-                format => assembly(format, read.headers_only),
-            },
-            singular: matches!(read.format, Format::Object { .. }),
-            offset: read.offset,
-            count: read.count,
-            max_rows: read.max_rows,
-            preference_applied: prefs.applied(Applicable {
-                tx: tx_end.overridable(),
-                max_affected: true,
-                ..Applicable::default()
-            }),
-            content_profile: read.content_profile.clone(),
-            content_location: None,
-            write: None,
-            void: c.function.returns_void(),
-            max_affected: c.max_affected,
-        },
-        ..Handoff::default()
-    }
-}
-
-/// The hand-off of a write, without the request's identity and statements.
-fn write_handoff(state: &FilterState, w: &WritePlan<'_>) -> Handoff {
-    let returned = &w.returned;
-    let prefs = &returned.preferences;
-    let tx_end = state.settings.db_tx_end;
-    let representation = w.ret == Return::Representation;
-    let applicable = Applicable {
-        resolution: w.mutation == Mutation::Insert && w.conflict.is_some(),
-        ret: true,
-        missing: matches!(w.mutation, Mutation::Insert | Mutation::Update),
-        max_affected: matches!(w.mutation, Mutation::Update | Mutation::Delete),
-        tx: tx_end.overridable(),
-    };
-    let key = &w.target.relation.primary_key;
-    Handoff {
-        schema: w.target.schema.clone(),
-        read_only: false,
-        timezone: prefs.timezone.clone(),
-        rollback: tx_end.rolls_back(prefs.write().tx_rollback),
-        body: Some(BodySpec {
-            param: 0,
-            format: w.body_format,
-            keys: w.uniform_keys.clone(),
-        }),
-        shape: ResponseShape {
-            content_type: returned.format.content_type().to_string(),
-            assembly: assembly(returned.format, !representation),
-            singular: matches!(returned.format, Format::Object { .. }),
-            offset: 0,
-            count: returned.count,
-            max_rows: None,
-            preference_applied: prefs.applied(applicable),
-            content_profile: w.target.content_profile.clone(),
-            content_location: None,
-            write: Some(WriteShape {
-                mutation: w.mutation,
-                representation,
-                merge: w
-                    .conflict
-                    .as_ref()
-                    .is_some_and(|(_, r)| *r == Resolution::MergeDuplicates),
-                location: (w.ret == Return::HeadersOnly && !key.is_empty())
-                    .then(|| (w.target.table.clone(), key.clone())),
-            }),
-            max_affected: w.max_affected,
-            void: false,
-        },
-        ..Handoff::default()
-    }
 }
 
 /// Client headers that must not reach the sidecar: anything that looks like a hand-off header,
@@ -516,10 +443,16 @@ mod tests {
             sig,
             1_700_000_000_000,
         );
-        let Ok(h) = h else { unreachable!("{h:?}") };
-        assert_eq!(h.role, "web_anon");
-        assert_eq!(h.params, vec![Some("1".to_string())]);
-        assert_eq!(h.headers, r#"{"accept":"*/*"}"#);
+        let Ok(Handoff {
+            kind: Kind::Query(h),
+            ..
+        }) = h
+        else {
+            unreachable!("{h:?}")
+        };
+        assert_eq!(h.identity.role, "web_anon");
+        assert_eq!(h.main.params, vec![Some("1".to_string())]);
+        assert_eq!(h.context.headers, r#"{"accept":"*/*"}"#);
         assert!(!doc.contains('\n'));
     }
 
@@ -541,5 +474,83 @@ mod tests {
         let mut cold = state();
         cold.schema = None;
         assert!(status(run(&cold, "/films", &[])).starts_with("503 {\"code\":\"PGRST002\""));
+    }
+
+    #[test]
+    fn a_write_waits_for_its_body_keys_then_resumes_without_parsing_again() {
+        let state = state();
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let incoming = Incoming {
+            method: "POST",
+            path: "/films",
+            headers: &headers,
+            now_ms: 1_700_000_000_000,
+            nonce: "n-2".into(),
+            body: Body::Pending,
+        };
+        let Decision::NeedBody(pending) = decide(&state, &incoming) else {
+            unreachable!("a POST without ?columns= needs its body's keys")
+        };
+        assert_eq!(pending.format, BodyFormat::Json);
+        let summary = payload::summarize(BodyFormat::Json, br#"{"id": 7}"#, true)
+            .ok()
+            .flatten()
+            .unwrap_or_else(payload::Summary::empty);
+        // Signed at the time the body arrived, not when the headers did.
+        let later = 1_700_000_020_000;
+        let d = resume(&state, *pending, BodyRead::Read(&summary), later);
+        let Decision::Forward { set, .. } = d else {
+            unreachable!("{d:?}")
+        };
+        let value = |name: &str| {
+            set.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.clone())
+        };
+        let doc = value(handoff::HANDOFF_HEADER).unwrap_or_default();
+        let h = handoff::verify(
+            &handoff::HandoffKey::derive(KEY.as_bytes()),
+            "POST",
+            handoff::QUERY_PATH,
+            Some(&doc),
+            value(handoff::SIGNATURE_HEADER).as_deref(),
+            later,
+        );
+        let Ok(Handoff {
+            ts_ms,
+            kind: Kind::Query(q),
+            ..
+        }) = h
+        else {
+            unreachable!("{h:?}")
+        };
+        assert_eq!(ts_ms, later);
+        assert_eq!(q.context.method, "POST");
+        assert!(q.main.sql.starts_with("WITH pgrst_payload"), "{}", q.main.sql);
+        assert_eq!(
+            q.body.and_then(|b| b.keys),
+            Some(vec!["id".to_string()]),
+            "the sidecar checks every object against the first one's keys"
+        );
+    }
+
+    #[test]
+    fn a_bad_query_string_is_answered_before_the_body_is_read() {
+        let headers = vec![("content-type".to_string(), "application/json".to_string())];
+        let d = decide(
+            &state(),
+            &Incoming {
+                method: "PATCH",
+                path: "/films?id=noop.1",
+                headers: &headers,
+                now_ms: 1_700_000_000_000,
+                nonce: "n-3".into(),
+                body: Body::Pending,
+            },
+        );
+        assert!(
+            matches!(&d, Decision::Respond { status: 400, body, .. } if body.contains("PGRST100")),
+            "{d:?}"
+        );
     }
 }

@@ -16,7 +16,7 @@ use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use pgmesh_config::Config;
 use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
-use sql_engine::handoff::{Assembly, Handoff};
+use sql_engine::handoff::Query;
 use sql_engine::response::{Counted, WriteResult};
 use sql_engine::sql::{quote_ident, settings_statement};
 use sql_engine::ApiError;
@@ -138,7 +138,7 @@ pub struct Head {
 
 /// A verified hand-off and what the sidecar adds to it.
 pub struct Request {
-    pub handoff: Handoff,
+    pub query: Box<Query>,
     /// `ALTER ROLE … SET` settings of the role the request runs as.
     pub role_settings: Vec<(String, String)>,
 }
@@ -278,8 +278,8 @@ impl Db {
         request: &Request,
         answer: &mut Answer,
     ) -> Result<Ended, ApiError> {
-        let h = &request.handoff;
-        let pg = |e: WireError| wire_error(e, h.authenticated);
+        let h = &*request.query;
+        let pg = |e: WireError| wire_error(e, h.identity.authenticated);
         let batch = Batch::of(&self.config, request);
         send_batch(conn, h, &batch).map_err(pg)?;
         self.round_trip(conn).await.map_err(pg)?;
@@ -311,22 +311,22 @@ impl Db {
     async fn end_transaction(
         &self,
         conn: &mut wire::Conn,
-        h: &Handoff,
+        h: &Query,
         batch: &Batch,
     ) -> Result<(), WireError> {
-        if h.read_only {
+        if h.tx.read_only {
             conn.finish().await?;
             conn.ready().await?;
             return Ok(());
         }
         conn.ready().await?;
-        if h.rollback {
+        if h.tx.rollback {
             // Deferred constraints are checked first, so that their errors still surface.
             conn.push("SET CONSTRAINTS ALL IMMEDIATE", NO_PARAMS)?;
         }
         conn.push(batch.end, NO_PARAMS)?;
         self.round_trip(conn).await?;
-        if h.rollback {
+        if h.tx.rollback {
             conn.finish().await?;
         }
         conn.finish().await?;
@@ -352,12 +352,12 @@ struct Batch {
 
 impl Batch {
     fn of(config: &Config, request: &Request) -> Batch {
-        let h = &request.handoff;
+        let h = &*request.query;
         Batch {
             begin: format!(
                 "START TRANSACTION ISOLATION LEVEL {}, {}",
                 isolation_level(h),
-                if h.read_only {
+                if h.tx.read_only {
                     "READ ONLY"
                 } else {
                     "READ WRITE"
@@ -368,14 +368,14 @@ impl Batch {
                 .db_pre_request
                 .as_ref()
                 .map(|f| format!("select {}()", qualified_function(f))),
-            end: if h.rollback { "ROLLBACK" } else { "COMMIT" },
+            end: if h.tx.rollback { "ROLLBACK" } else { "COMMIT" },
         }
     }
 }
 
 /// Queues the first round trip: `BEGIN`, the settings, the pre-request function, the count's
 /// EXPLAIN, the main statement and, for a read-only transaction, its end.
-fn send_batch(conn: &mut wire::Conn, h: &Handoff, batch: &Batch) -> Result<(), WireError> {
+fn send_batch(conn: &mut wire::Conn, h: &Query, batch: &Batch) -> Result<(), WireError> {
     conn.push(&batch.begin, NO_PARAMS)?;
     conn.push(
         &batch.settings.sql,
@@ -384,15 +384,12 @@ fn send_batch(conn: &mut wire::Conn, h: &Handoff, batch: &Batch) -> Result<(), W
     if let Some(sql) = &batch.pre_request {
         conn.push(sql, NO_PARAMS)?;
     }
-    if !h.explain_sql.is_empty() {
-        conn.push(
-            &h.explain_sql,
-            h.explain_params.iter().map(|p| p.as_deref()),
-        )?;
+    if let Some(explain) = &h.explain {
+        conn.push(&explain.sql, explain.params.iter().map(|p| p.as_deref()))?;
     }
-    conn.push(&h.sql, h.params.iter().map(|p| p.as_deref()))?;
+    conn.push(&h.main.sql, h.main.params.iter().map(|p| p.as_deref()))?;
     // A read-only transaction ends the same way whatever its result: its end goes out now.
-    if h.read_only {
+    if h.tx.read_only {
         conn.push(batch.end, NO_PARAMS)?;
     }
     Ok(())
@@ -402,16 +399,16 @@ fn send_batch(conn: &mut wire::Conn, h: &Handoff, batch: &Batch) -> Result<(), W
 /// function and the planner's estimate (planned and estimated counts need it for the head).
 async fn read_preamble(
     conn: &mut wire::Conn,
-    h: &Handoff,
+    h: &Query,
     batch: &Batch,
 ) -> Result<Option<i64>, ApiError> {
-    let pg = |e: WireError| wire_error(e, h.authenticated);
+    let pg = |e: WireError| wire_error(e, h.identity.authenticated);
     conn.finish().await.map_err(pg)?;
     conn.finish().await.map_err(pg)?;
     if batch.pre_request.is_some() {
         conn.finish().await.map_err(pg)?;
     }
-    if h.explain_sql.is_empty() {
+    if h.explain.is_none() {
         return Ok(None);
     }
     let plan = match conn.row().await.map_err(pg)? {
@@ -441,14 +438,14 @@ struct Decided {
 /// `response.headers`, and PostgREST's status and headers for the request's shape.
 fn decide_head(
     conn: &wire::Conn,
-    h: &Handoff,
+    h: &Query,
     first: &Row,
     planned: Option<i64>,
 ) -> Result<Decided, ApiError> {
-    let pg = |e: WireError| wire_error(e, h.authenticated);
+    let pg = |e: WireError| wire_error(e, h.identity.authenticated);
     let cols = Columns::of(
         &conn
-            .columns(&h.sql)
+            .columns(&h.main.sql)
             .ok_or_else(|| ApiError::Internal(String::from("the statement was not described")))?,
     )?;
     let page_total = number(first.text(cols.page_total).map_err(pg)?)?
@@ -492,7 +489,7 @@ fn decide_head(
         opening,
         separator,
         closing,
-        null_when_empty: h.shape.assembly == Assembly::Object && page_total == 0 && !h.shape.void,
+        null_when_empty: h.shape.null_when_empty(page_total),
     })
 }
 
@@ -509,12 +506,12 @@ enum Body {
 /// query is cancelled).
 async fn stream_rows(
     conn: &mut wire::Conn,
-    h: &Handoff,
+    h: &Query,
     first: &Row,
     decided: Decided,
     answer: &mut Answer,
 ) -> Result<Option<Body>, ApiError> {
-    let pg = |e: WireError| wire_error(e, h.authenticated);
+    let pg = |e: WireError| wire_error(e, h.identity.authenticated);
     let mut buf = BytesMut::with_capacity(8 * 1024);
     buf.extend_from_slice(decided.opening.as_bytes());
     if let Some(text) = first.text(decided.body_column).map_err(pg)? {
@@ -528,7 +525,7 @@ async fn stream_rows(
         }
         // A transaction that writes answers only after its COMMIT: its response is never
         // streamed, so a failed commit can still answer with an error.
-        let threshold = match (&head, h.read_only) {
+        let threshold = match (&head, h.tx.read_only) {
             (Some(_), false) => usize::MAX,
             (Some(_), true) => WHOLE_BODY_MAX,
             (None, _) => CHUNK,
@@ -600,9 +597,10 @@ fn number(text: Option<&str>) -> Result<Option<i64>, ApiError> {
 
 /// A called function's hoisted `default_transaction_isolation`, as SQL; READ COMMITTED
 /// otherwise (PostgreSQL validated the value when the function was defined).
-fn isolation_level(h: &Handoff) -> &'static str {
+fn isolation_level(h: &Query) -> &'static str {
     let hoisted = h
-        .tx_settings
+        .tx
+        .hoisted
         .iter()
         .rev()
         .find(|(name, _)| name == "default_transaction_isolation")
@@ -617,8 +615,8 @@ fn isolation_level(h: &Handoff) -> &'static str {
 
 /// The request's settings (`set_config(…)` for each), as PostgREST sets them.
 fn settings_statement_of(config: &Config, request: &Request) -> sql_engine::sql::Statement {
-    let h = &request.handoff;
-    let search_path = std::iter::once(h.schema.as_str())
+    let h = &*request.query;
+    let search_path = std::iter::once(h.tx.schema.as_str())
         .chain(config.db_extra_search_path.iter().map(String::as_str))
         .map(quote_ident)
         .collect::<Vec<_>>()
@@ -633,25 +631,25 @@ fn settings_statement_of(config: &Config, request: &Request) -> sql_engine::sql:
     // The called function's hoisted settings override the role's; its isolation level is the
     // transaction's own (`isolation_level`).
     settings.extend(
-        h.tx_settings
+        h.tx.hoisted
             .iter()
             .filter(|(k, _)| k != "default_transaction_isolation")
             .map(|(k, v)| (k.as_str(), v.as_str())),
     );
-    let cookies = if h.cookies.is_empty() {
+    let cookies = if h.context.cookies.is_empty() {
         "{}"
     } else {
-        &h.cookies
+        &h.context.cookies
     };
     settings.extend([
-        ("role", h.role.as_str()),
-        ("request.jwt.claims", &h.claims),
-        ("request.method", &h.method),
-        ("request.path", &h.path),
-        ("request.headers", &h.headers),
+        ("role", h.identity.role.as_str()),
+        ("request.jwt.claims", &h.identity.claims),
+        ("request.method", &h.context.method),
+        ("request.path", &h.context.path),
+        ("request.headers", &h.context.headers),
         ("request.cookies", cookies),
     ]);
-    if let Some(tz) = &h.timezone {
+    if let Some(tz) = &h.tx.timezone {
         settings.push(("timezone", tz));
     }
     settings.extend(

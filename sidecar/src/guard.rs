@@ -86,19 +86,19 @@ mod tests {
         let h = Handoff {
             ts_ms: now_ms(),
             nonce: "once".into(),
-            ..Handoff::default()
+            kind: handoff::Kind::SchemaFetch,
         };
         let (doc, sig) = handoff::sign(
             &handoff::HandoffKey::derive(key),
             "GET",
-            handoff::QUERY_PATH,
+            handoff::SCHEMA_PATH,
             &h,
         )
         .unwrap_or_default();
         assert!(guard
-            .admit("GET", handoff::QUERY_PATH, Some(&doc), Some(&sig))
+            .admit("GET", handoff::SCHEMA_PATH, Some(&doc), Some(&sig))
             .is_ok());
-        let again = guard.admit("GET", handoff::QUERY_PATH, Some(&doc), Some(&sig));
+        let again = guard.admit("GET", handoff::SCHEMA_PATH, Some(&doc), Some(&sig));
         assert_eq!(again.map_err(|e| e.status()).err(), Some(401));
     }
 }

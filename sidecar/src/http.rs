@@ -18,7 +18,7 @@ use hyper::service::Service;
 use hyper::{Request, Response, StatusCode};
 use hyper_util::rt::TokioIo;
 use sql_engine::api_request::payload::{self, BodyFormat};
-use sql_engine::handoff::{self, BodySpec, Handoff};
+use sql_engine::handoff::{self, BodySpec, Handoff, Kind};
 use sql_engine::ApiError;
 use tokio::net::TcpListener;
 
@@ -132,13 +132,22 @@ pub async fn handle(app: Arc<App>, req: Request<Incoming>) -> Result<Reply, Infa
 
 async fn query(app: &App, req: Request<Incoming>) -> Reply {
     let mut h = match admit(app, &req) {
-        Ok(h) => h,
+        Ok(Handoff {
+            kind: Kind::Query(query),
+            ..
+        }) => query,
+        // `verify` accepts a kind only at its own path.
+        Ok(_) => {
+            return error_reply(&ApiError::HandoffRejected(String::from(
+                "not a query hand-off",
+            )))
+        }
         Err(e) => return error_reply(&e),
     };
-    if let Some(spec) = h.body.clone() {
+    if let (Some(spec), Some(slot)) = (h.body.clone(), h.main.body) {
         match read_body(app, req, &spec).await {
             Ok(text) => {
-                if let Some(slot) = h.params.get_mut(spec.param) {
+                if let Some(slot) = h.main.params.get_mut(slot) {
                     *slot = Some(text);
                 }
             }
@@ -147,13 +156,13 @@ async fn query(app: &App, req: Request<Incoming>) -> Reply {
     }
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();
     let (body_tx, mut body_rx) = tokio::sync::mpsc::channel::<std::io::Result<Bytes>>(4);
-    let role_settings = app.role_settings(&h.role);
-    let logged = (h.method.clone(), h.path.clone());
+    let role_settings = app.role_settings(&h.identity.role);
+    let logged = (h.context.method.clone(), h.context.path.clone());
     // Its own task: the transaction runs to its end (or its cancel) even if this request's
     // connection goes away, and a panic in it ends only this request.
     tokio::spawn(Arc::clone(&app.db).run(
         db::Request {
-            handoff: h,
+            query: h,
             role_settings,
         },
         db::Answer::new(head_tx, body_tx),

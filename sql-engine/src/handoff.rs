@@ -4,9 +4,10 @@
 use serde::{Deserialize, Serialize};
 
 use crate::api_request::payload::BodyFormat;
-use crate::api_request::preferences::Count;
-use crate::api_request::Mutation;
-use crate::sql::Statement;
+use crate::plan::Plan;
+use crate::response::ResponseShape;
+use crate::settings::ApiSettings;
+use crate::sql::{Statement, Statements};
 
 /// Path the filter routes planned queries to.
 pub const QUERY_PATH: &str = "/_pgmesh/query";
@@ -21,165 +22,169 @@ pub const HEADER_PREFIX: &str = "x-pgmesh-";
 /// Hand-offs older (or newer) than this are refused.
 pub const MAX_AGE_MS: u64 = 30_000;
 
-/// What the filter hands to the sidecar for one request.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// What the filter hands to the sidecar: one kind of request, stamped against replay.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Handoff {
-    /// The main statement; empty for control requests (schema fetch).
-    pub sql: String,
-    pub params: Vec<Option<String>>,
+    /// Milliseconds since the Unix epoch when the filter signed.
+    pub ts_ms: u64,
+    /// Unique per hand-off; the sidecar refuses a nonce it has seen.
+    pub nonce: String,
+    pub kind: Kind,
+}
+
+/// The kinds of hand-off, each at its own path ([`Kind::path`]).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Kind {
+    /// A planned request: run it, answer with its rows.
+    Query(Box<Query>),
+    /// The schema-cache document (the filter's control-plane fetch).
+    SchemaFetch,
+}
+
+impl Kind {
+    /// The sidecar path this kind is sent to (the MAC covers it).
+    pub fn path(&self) -> &'static str {
+        match self {
+            Kind::Query(_) => QUERY_PATH,
+            Kind::SchemaFetch => SCHEMA_PATH,
+        }
+    }
+}
+
+/// A planned request: its statements, who runs them, in what transaction, and how the answer
+/// is shaped.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Query {
+    /// One result row per row of the page; see [`crate::sql::Statements`].
+    pub main: Statement,
+    /// `EXPLAIN (FORMAT JSON)` of the count query (planned and estimated counts).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub explain: Option<Statement>,
+    pub identity: Identity,
+    pub context: Context,
+    pub tx: Transaction,
+    /// How the request body is prepared for the main statement's body parameter.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<BodySpec>,
+    pub shape: ResponseShape,
+}
+
+/// Who the request runs as.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identity {
     /// Role to switch to (`set_config('role', …, true)`).
     pub role: String,
     /// `request.jwt.claims` (JSON text).
     pub claims: String,
-    /// Whether the request carried a valid JWT.
+    /// Whether the request carried a valid JWT (a failure's status depends on it).
     pub authenticated: bool,
+}
+
+/// The client's request as PostgREST exposes it to SQL.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Context {
     /// `request.method` and `request.path`: the client's.
     pub method: String,
     pub path: String,
     /// `request.headers` (JSON object text, lower-case names, no cookie).
     pub headers: String,
     /// `request.cookies` (JSON object text).
-    #[serde(default)]
     pub cookies: String,
+}
+
+/// The transaction a query runs in.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Transaction {
     /// The exposed schema the statement reads (first of `search_path`).
     pub schema: String,
     /// Whether the transaction must be READ ONLY.
     pub read_only: bool,
     /// `Prefer: timezone=…`, set as the transaction's `timezone`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timezone: Option<String>,
     /// The called function's hoisted settings (`db-hoisted-tx-settings`), applied after the
     /// role's own; `default_transaction_isolation` sets the transaction's isolation level.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub tx_settings: Vec<(String, String)>,
-    /// `EXPLAIN (FORMAT JSON)` of the count query (planned and estimated counts), or empty.
-    pub explain_sql: String,
-    pub explain_params: Vec<Option<String>>,
-    /// The request body, when the statement reads it.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<BodySpec>,
-    /// End the transaction with ROLLBACK (`Prefer: tx=rollback` or `db-tx-end`).
-    #[serde(default)]
+    pub hoisted: Vec<(String, String)>,
+    /// End with ROLLBACK (`Prefer: tx=rollback` or `db-tx-end`).
     pub rollback: bool,
-    /// How to turn the result into a response.
-    pub shape: ResponseShape,
-    /// Milliseconds since the Unix epoch when the filter signed.
-    pub ts_ms: u64,
-    /// Unique per hand-off; the sidecar refuses a nonce it has seen.
-    pub nonce: String,
 }
 
-/// Where the request body goes and how the sidecar prepares it.
+/// How the sidecar prepares the request body for the statement's body parameter.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BodySpec {
-    /// Index into `params`.
-    pub param: usize,
     pub format: BodyFormat,
     /// The keys every JSON object must have (the filter read them from the first object).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub keys: Option<Vec<String>>,
 }
 
-/// What the sidecar needs to answer a write.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct WriteShape {
-    pub mutation: Mutation,
-    /// `return=representation`: the rows are the body.
-    pub representation: bool,
-    /// `resolution=merge-duplicates`: 200 instead of 201 when no row was inserted.
-    pub merge: bool,
-    /// The relation and its primary key columns, for `Location` (`return=headers-only`).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub location: Option<(String, Vec<String>)>,
-}
-
-/// How the sidecar joins the rows' texts into the body.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Assembly {
-    /// `[row, \n row]`, as `json_agg` writes it; `[]` when empty.
-    #[default]
-    Array,
-    /// `[row,row]`: what `json_strip_nulls` makes of `json_agg`'s array.
-    CompactArray,
-    /// `[1, 2]`: `json_agg` over scalar values (no newline between them).
-    Values,
-    /// The single row itself.
-    Object,
-    /// The header line, a newline, the rows separated by newlines.
-    Csv,
-    /// A GeoJSON FeatureCollection around the rows' features, as `json_build_object` writes it.
-    FeatureCollection,
-    /// HEAD: no body.
-    Nothing,
-}
-
-impl Assembly {
-    /// Bytes before the first row, between rows, and after the last row.
-    pub fn framing(self, csv_header: &str) -> (String, &'static str, &'static str) {
-        match self {
-            Assembly::Array => (String::from("["), ", \n ", "]"),
-            Assembly::CompactArray => (String::from("["), ",", "]"),
-            Assembly::Values => (String::from("["), ", ", "]"),
-            Assembly::Object | Assembly::Nothing => (String::new(), "", ""),
-            Assembly::Csv => (format!("{csv_header}\n"), "\n", ""),
-            Assembly::FeatureCollection => (
-                String::from("{\"type\" : \"FeatureCollection\", \"features\" : ["),
-                ", ",
-                "]}",
+impl Query {
+    /// The query for a plan and its statements; `None` for OPTIONS, which the filter answers.
+    /// `query` is the decoded query string.
+    pub fn for_plan(
+        plan: &Plan<'_>,
+        statements: Statements,
+        settings: &ApiSettings,
+        query: &[(String, String)],
+        identity: Identity,
+        context: Context,
+    ) -> Option<Query> {
+        let shape = ResponseShape::for_plan(plan, settings, query)?;
+        let tx_end = settings.db_tx_end;
+        let (tx, body) = match plan {
+            Plan::Read(read) => (
+                Transaction {
+                    schema: read.schema.clone(),
+                    read_only: true,
+                    timezone: read.preferences.timezone.clone(),
+                    hoisted: Vec::new(),
+                    rollback: tx_end.rolls_back(read.preferences.tx_rollback),
+                },
+                None,
             ),
-        }
-    }
-}
-
-/// What the sidecar needs to build a read's response around PostgreSQL's body.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ResponseShape {
-    pub content_type: String,
-    pub assembly: Assembly,
-    /// `vnd.pgrst.object`: exactly one row, or 406.
-    pub singular: bool,
-    /// First row of the page, for `Content-Range`.
-    pub offset: u64,
-    pub count: Option<Count>,
-    pub max_rows: Option<u64>,
-    /// The `Preference-Applied` header, if any.
-    pub preference_applied: Option<String>,
-    /// The `Content-Profile` header (the schema, when several are exposed).
-    pub content_profile: Option<String>,
-    /// The `Content-Location` header of a read.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub content_location: Option<String>,
-    /// Set for writes.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub write: Option<WriteShape>,
-    /// A function returning `void`: 204, no body.
-    #[serde(default)]
-    pub void: bool,
-    /// `Prefer: max-affected=N` with strict handling: more rows roll back with 400.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub max_affected: Option<u64>,
-}
-
-impl Handoff {
-    /// The main statement; its body parameter (if any) is prepared as `format` says.
-    pub fn with_statement(mut self, st: Statement) -> Self {
-        self.sql = st.sql;
-        self.params = st.params;
-        if let (Some(param), Some(body)) = (st.body, self.body.as_mut()) {
-            body.param = param;
-        }
-        if st.body.is_none() {
-            self.body = None;
-        }
-        self
-    }
-
-    pub fn with_explain(mut self, st: Option<Statement>) -> Self {
-        if let Some(st) = st {
-            self.explain_sql = st.sql;
-            self.explain_params = st.params;
-        }
-        self
+            Plan::Call(c) => (
+                Transaction {
+                    schema: c.read.schema.clone(),
+                    read_only: c.read_only,
+                    timezone: c.read.preferences.timezone.clone(),
+                    hoisted: c
+                        .function
+                        .settings
+                        .iter()
+                        .filter(|(name, _)| settings.db_hoisted_tx_settings.contains(name))
+                        .cloned()
+                        .collect(),
+                    rollback: tx_end.rolls_back(c.read.preferences.tx_rollback),
+                },
+                c.body_format.map(|format| BodySpec { format, keys: None }),
+            ),
+            Plan::Write(w) => (
+                Transaction {
+                    schema: w.target.schema.clone(),
+                    read_only: false,
+                    timezone: w.returned.preferences.timezone.clone(),
+                    hoisted: Vec::new(),
+                    rollback: tx_end.rolls_back(w.returned.preferences.tx_rollback),
+                },
+                Some(BodySpec {
+                    format: w.body_format,
+                    keys: w.uniform_keys.clone(),
+                }),
+            ),
+            Plan::Options { .. } => return None,
+        };
+        Some(Query {
+            // A body the statement does not read is not sent for.
+            body: body.filter(|_| statements.main.body.is_some()),
+            main: statements.main,
+            explain: statements.explain,
+            identity,
+            context,
+            tx,
+            shape,
+        })
     }
 }
 
@@ -258,6 +263,10 @@ pub fn verify(
         return Err(VerifyError::BadSignature);
     }
     let handoff: Handoff = serde_json::from_str(document).map_err(|_| VerifyError::Malformed)?;
+    // Signed for one path, each kind has its own: a schema fetch is never run as a query.
+    if handoff.kind.path() != path {
+        return Err(VerifyError::Malformed);
+    }
     if now_ms.abs_diff(handoff.ts_ms) > MAX_AGE_MS {
         return Err(VerifyError::Stale);
     }
@@ -274,11 +283,23 @@ mod tests {
 
     fn sample() -> Handoff {
         Handoff {
-            sql: "SELECT 1".into(),
-            role: "web_anon".into(),
             ts_ms: 1_000_000,
             nonce: "n1".into(),
-            ..Handoff::default()
+            kind: Kind::Query(Box::new(Query {
+                main: Statement {
+                    sql: "SELECT 1".into(),
+                    ..Statement::default()
+                },
+                explain: None,
+                identity: Identity {
+                    role: "web_anon".into(),
+                    ..Identity::default()
+                },
+                context: Context::default(),
+                tx: Transaction::default(),
+                body: None,
+                shape: ResponseShape::default(),
+            })),
         }
     }
 
@@ -288,6 +309,24 @@ mod tests {
         assert_eq!(
             verify(&key(), "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_500),
             Ok(sample())
+        );
+    }
+
+    #[test]
+    fn a_kind_is_only_accepted_at_its_own_path() {
+        let fetch = Handoff {
+            kind: Kind::SchemaFetch,
+            ..sample()
+        };
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &fetch).unwrap_or_default();
+        assert_eq!(
+            verify(&key(), "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000),
+            Err(VerifyError::Malformed)
+        );
+        let (doc, sig) = sign(&key(), "GET", SCHEMA_PATH, &fetch).unwrap_or_default();
+        assert_eq!(
+            verify(&key(), "GET", SCHEMA_PATH, Some(&doc), Some(&sig), 1_000_000),
+            Ok(fetch)
         );
     }
 

@@ -41,3 +41,34 @@ pub fn percent_decode(s: &str, plus_is_space: bool) -> String {
     }
     String::from_utf8_lossy(&out).into_owned()
 }
+
+/// One value encoded as PostgREST's canonical query string does (Haskell's `urlEncode` over
+/// the raw bytes: unreserved ASCII kept, other ASCII as `%XX`, and a byte above 0x7F taken as a
+/// Latin-1 character, so encoded as the two UTF-8 bytes of that character).
+pub fn encode_latin1(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else if b < 0x80 {
+            out.push_str(&format!("%{b:02X}"));
+        } else {
+            out.push_str(&format!(
+                "%{:02X}%{:02X}",
+                0xC0 | (b >> 6),
+                0x80 | (b & 0x3F)
+            ));
+        }
+    }
+}
+
+/// Percent-encodes every byte outside the unreserved set (UTF-8 stays UTF-8, as in PostgREST's
+/// `Location`).
+pub fn encode(s: &str, out: &mut String) {
+    for b in s.bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            out.push(char::from(b));
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+}

@@ -82,12 +82,17 @@ fn render(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body:
         query,
         headers: &headers,
     };
-    let summary = if sql_engine::api_request::needs_body_keys(method, path, query) {
-        payload::summarize(BodyFormat::Json, body.as_bytes(), true).unwrap_or(None)
-    } else {
-        None
-    };
-    match sql_engine::build_with_body(&head, summary.as_ref(), &cache, &settings()) {
+    let built = sql_engine::api_request::parse(&head).and_then(|parsed| {
+        let parsed = match parsed.needs_body() {
+            Some(_) => match payload::summarize(BodyFormat::Json, body.as_bytes(), true) {
+                Ok(Some(summary)) => parsed.with_body(summary),
+                _ => parsed,
+            },
+            None => parsed,
+        };
+        sql_engine::build_parsed(parsed.request, &cache, &settings())
+    });
+    match built {
         Ok((_, st)) => format!(
             "{}\n{:?} body={:?}",
             st.main.sql, st.main.params, st.main.body

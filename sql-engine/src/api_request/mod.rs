@@ -37,23 +37,68 @@ impl<'a> RequestHead<'a> {
     }
 }
 
-/// Reads a request line into the typed request: method, path (no query) and raw query string.
-pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
-    parse_request_with_body(head, None)
+/// A request head read once: the API request, and the query string decoded (for
+/// `Content-Location`). A write whose planning needs its body's keys is completed with
+/// [`Parsed::with_body`] when they are known, without parsing again.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Parsed {
+    pub request: ApiRequest,
+    /// The query parameters, decoded, in order.
+    pub query: Vec<(String, String)>,
 }
 
-/// [`parse_request`] for a write whose body the filter summarised.
-pub fn parse_request_with_body(
-    head: &RequestHead<'_>,
-    payload: Option<&Summary>,
-) -> Result<ApiRequest, ApiError> {
+impl Parsed {
+    /// The body format whose keys must be read before planning: a write on a table without
+    /// `?columns=` (POST, PATCH, PUT), and a POST to a function with a keyed body (the keys
+    /// name the arguments, which choose among overloads).
+    pub fn needs_body(&self) -> Option<BodyFormat> {
+        match &self.request {
+            ApiRequest::Write(w) => (w.mutation != Mutation::Delete
+                && w.columns.is_none()
+                && w.payload.is_none())
+            .then_some(w.body_format),
+            ApiRequest::Call(CallRequest {
+                body: Some((format, None)),
+                ..
+            }) if format.has_keys() => Some(*format),
+            _ => None,
+        }
+    }
+
+    /// The request, with what the filter read from its body.
+    pub fn with_body(mut self, summary: Summary) -> Self {
+        match &mut self.request {
+            ApiRequest::Write(w) => w.payload = Some(summary),
+            ApiRequest::Call(CallRequest {
+                body: Some((_, read)),
+                ..
+            }) => *read = Some(summary),
+            _ => {}
+        }
+        self
+    }
+}
+
+/// Reads a request head: method, path (no query), raw query string and headers.
+pub fn parse(head: &RequestHead<'_>) -> Result<Parsed, ApiError> {
+    let query = parse_query_string(head.query);
+    let request = api_request(head, &query)?;
+    Ok(Parsed { request, query })
+}
+
+/// [`parse`], the request alone (tests and tools).
+pub fn parse_request(head: &RequestHead<'_>) -> Result<ApiRequest, ApiError> {
+    parse(head).map(|p| p.request)
+}
+
+fn api_request(head: &RequestHead<'_>, query: &[(String, String)]) -> Result<ApiRequest, ApiError> {
     let method = head.method;
     let (table, rpc) = match parse_path(head.path)? {
         Target::Relation(t) => (t, false),
         Target::Function(f) => (f, true),
     };
     if rpc {
-        return parse_call(head, table, payload);
+        return parse_call(head, query, table);
     }
     let write = match method {
         "GET" | "HEAD" => None,
@@ -74,7 +119,7 @@ pub fn parse_request_with_body(
     } else {
         "accept-profile"
     };
-    let (read, q) = read_request(head, table, profile_header, false)?;
+    let (read, q) = read_request(head, query, table, profile_header, false)?;
     let Some(mutation) = write else {
         return Ok(ApiRequest::Read(read));
     };
@@ -96,7 +141,7 @@ pub fn parse_request_with_body(
         read,
         columns: q.columns,
         on_conflict: q.on_conflict,
-        payload: payload.cloned(),
+        payload: None,
         body_format,
     }))
 }
@@ -117,6 +162,7 @@ struct QueryExtras {
 /// parameters that are not filters are its arguments.
 fn read_request(
     head: &RequestHead<'_>,
+    query: &[(String, String)],
     table: String,
     profile_header: &'static str,
     call: bool,
@@ -137,20 +183,22 @@ fn read_request(
     };
     let mut extras = QueryExtras::default();
     let (mut limit, mut offset) = (None, None);
-    for (key, value) in parse_query_string(head.query) {
+    for (key, value) in query {
         match key.as_str() {
-            "select" => read.select = query_params::select(&value)?,
-            "order" => read.order = query_params::order(&value)?,
-            "limit" => limit = query_params::integer(&value),
-            "offset" => offset = query_params::integer(&value),
+            "select" => read.select = query_params::select(value)?,
+            "order" => read.order = query_params::order(value)?,
+            "limit" => limit = query_params::integer(value),
+            "offset" => offset = query_params::integer(value),
             "and" | "or" | "not.and" | "not.or" => {
-                read.logic.push(query_params::logic_tree(&key, &value)?)
+                read.logic.push(query_params::logic_tree(key, value)?)
             }
-            "columns" => extras.columns = Some(name_list(&value)),
-            "on_conflict" => extras.on_conflict = Some(name_list(&value)),
-            _ if call && !is_filter_param(&key, &value) => extras.args.push((key, value)),
-            _ if is_embedded_key(&key) => read.embed_params.push(embed_param(&key, &value)?),
-            _ => read.filters.push(query_params::filter(&key, &value)?),
+            "columns" => extras.columns = Some(name_list(value)),
+            "on_conflict" => extras.on_conflict = Some(name_list(value)),
+            _ if call && !is_filter_param(key, value) => {
+                extras.args.push((key.clone(), value.clone()))
+            }
+            _ if is_embedded_key(key) => read.embed_params.push(embed_param(key, value)?),
+            _ => read.filters.push(query_params::filter(key, value)?),
         }
     }
     extras.paged = limit.is_some() || offset.is_some();
@@ -178,21 +226,6 @@ fn name_list(value: &str) -> Vec<String> {
         .map(|n| n.trim().trim_matches('"').to_string())
         .filter(|n| !n.is_empty())
         .collect()
-}
-
-/// Whether a request needs its body's keys read by the filter before it can be planned: POST,
-/// PATCH and PUT on a table without `?columns=`, and POST to a function (the keys name the
-/// arguments, which choose among overloads).
-pub fn needs_body_keys(method: &str, path: &str, query: &str) -> bool {
-    let wants = if path.starts_with("/rpc/") {
-        method == "POST"
-    } else {
-        matches!(method, "POST" | "PATCH" | "PUT")
-    };
-    wants
-        && !parse_query_string(query)
-            .iter()
-            .any(|(k, _)| k == "columns")
 }
 
 /// `actors.roles.character=eq.x` → (`[actors, roles]`, filter on `character`), and likewise
@@ -262,8 +295,8 @@ fn is_filter_param(key: &str, value: &str) -> bool {
 /// A call to `/rpc/<function>`.
 fn parse_call(
     head: &RequestHead<'_>,
+    query: &[(String, String)],
     function: String,
-    payload: Option<&Summary>,
 ) -> Result<ApiRequest, ApiError> {
     let post = match head.method {
         "GET" | "HEAD" => false,
@@ -281,7 +314,7 @@ fn parse_call(
     } else {
         "accept-profile"
     };
-    let (read, q) = read_request(head, function.clone(), profile_header, true)?;
+    let (read, q) = read_request(head, query, function.clone(), profile_header, true)?;
     // Arguments come from the body on POST; the query string's are ignored then.
     let query_args = if post { Vec::new() } else { q.args };
     let body = if post {
@@ -303,7 +336,7 @@ fn parse_call(
                 ..Summary::empty()
             }
         });
-        Some((format, payload.cloned().or(named)))
+        Some((format, named))
     } else {
         None
     };

@@ -27,66 +27,6 @@ pub enum Handling {
     Lenient,
 }
 
-/// Preferences a client stated. Those that only writes use are kept for them, as tokens.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Preferences {
-    pub count: Option<Count>,
-    pub handling: Option<Handling>,
-    pub timezone: Option<String>,
-    /// Known preferences that apply to writes (`return=`, `resolution=`, `missing=`, `tx=`,
-    /// `max-affected=`), in the order given.
-    pub write_tokens: Vec<String>,
-    /// Tokens PostgREST does not know, in the order given.
-    pub invalid: Vec<String>,
-}
-
-const WRITE_TOKENS: [&str; 10] = [
-    "params=single-object",
-    "resolution=merge-duplicates",
-    "resolution=ignore-duplicates",
-    "return=representation",
-    "return=minimal",
-    "return=headers-only",
-    "missing=default",
-    "missing=null",
-    "tx=commit",
-    "tx=rollback",
-];
-
-impl Preferences {
-    /// Reads every `Prefer` header value, in order.
-    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
-        let mut p = Preferences::default();
-        for token in values.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
-            match token {
-                "count=exact" => p.count = p.count.or(Some(Count::Exact)),
-                "count=planned" => p.count = p.count.or(Some(Count::Planned)),
-                "count=estimated" => p.count = p.count.or(Some(Count::Estimated)),
-                "handling=strict" => p.handling = p.handling.or(Some(Handling::Strict)),
-                "handling=lenient" => p.handling = p.handling.or(Some(Handling::Lenient)),
-                t if t.starts_with("timezone=") => {
-                    if p.timezone.is_none() {
-                        p.timezone = Some(t["timezone=".len()..].to_string());
-                    }
-                }
-                t if WRITE_TOKENS.contains(&t) || t.starts_with("max-affected=") => {
-                    p.write_tokens.push(t.to_string())
-                }
-                t => p.invalid.push(t.to_string()),
-            }
-        }
-        p
-    }
-
-    /// With `handling=strict`, any preference PostgREST does not know is a 400.
-    pub fn check_strict(&self) -> Result<(), ApiError> {
-        if self.handling == Some(Handling::Strict) && !self.invalid.is_empty() {
-            return Err(ApiError::InvalidPreferences(self.invalid.join(", ")));
-        }
-        Ok(())
-    }
-}
-
 /// `Prefer: return=…`
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Return {
@@ -102,44 +42,80 @@ pub enum Resolution {
     IgnoreDuplicates,
 }
 
-/// The preferences that shape a write, each from its first occurrence.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct WritePreferences {
+/// Preferences a client stated, typed once; each from its first occurrence.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Preferences {
+    pub count: Option<Count>,
+    pub handling: Option<Handling>,
+    pub timezone: Option<String>,
     pub ret: Option<Return>,
     pub resolution: Option<Resolution>,
     /// `missing=default` (`Some(true)`) or `missing=null` (`Some(false)`).
     pub missing_default: Option<bool>,
     /// `tx=rollback` (`Some(true)`) or `tx=commit` (`Some(false)`).
     pub tx_rollback: Option<bool>,
+    /// The first `max-affected=N` whose N is a number.
     pub max_affected: Option<u64>,
+    /// Tokens PostgREST does not know, in the order given.
+    pub invalid: Vec<String>,
 }
 
 impl Preferences {
-    pub fn write(&self) -> WritePreferences {
-        let mut w = WritePreferences::default();
-        for t in &self.write_tokens {
-            match t.as_str() {
-                "return=minimal" => w.ret = w.ret.or(Some(Return::Minimal)),
-                "return=headers-only" => w.ret = w.ret.or(Some(Return::HeadersOnly)),
-                "return=representation" => w.ret = w.ret.or(Some(Return::Representation)),
-                "resolution=merge-duplicates" => {
-                    w.resolution = w.resolution.or(Some(Resolution::MergeDuplicates))
-                }
-                "resolution=ignore-duplicates" => {
-                    w.resolution = w.resolution.or(Some(Resolution::IgnoreDuplicates))
-                }
-                "missing=default" => w.missing_default = w.missing_default.or(Some(true)),
-                "missing=null" => w.missing_default = w.missing_default.or(Some(false)),
-                "tx=rollback" => w.tx_rollback = w.tx_rollback.or(Some(true)),
-                "tx=commit" => w.tx_rollback = w.tx_rollback.or(Some(false)),
-                t => {
-                    if let Some(n) = t.strip_prefix("max-affected=") {
-                        w.max_affected = w.max_affected.or(n.parse().ok());
-                    }
-                }
+    /// Reads every `Prefer` header value, in order.
+    pub fn parse<'a>(values: impl IntoIterator<Item = &'a str>) -> Self {
+        fn first<T>(slot: &mut Option<T>, value: T) {
+            if slot.is_none() {
+                *slot = Some(value);
             }
         }
-        w
+        let mut p = Preferences::default();
+        for token in values.into_iter().flat_map(|v| v.split(',')).map(str::trim) {
+            match token {
+                "count=exact" => first(&mut p.count, Count::Exact),
+                "count=planned" => first(&mut p.count, Count::Planned),
+                "count=estimated" => first(&mut p.count, Count::Estimated),
+                "handling=strict" => first(&mut p.handling, Handling::Strict),
+                "handling=lenient" => first(&mut p.handling, Handling::Lenient),
+                "return=minimal" => first(&mut p.ret, Return::Minimal),
+                "return=headers-only" => first(&mut p.ret, Return::HeadersOnly),
+                "return=representation" => first(&mut p.ret, Return::Representation),
+                "resolution=merge-duplicates" => {
+                    first(&mut p.resolution, Resolution::MergeDuplicates)
+                }
+                "resolution=ignore-duplicates" => {
+                    first(&mut p.resolution, Resolution::IgnoreDuplicates)
+                }
+                "missing=default" => first(&mut p.missing_default, true),
+                "missing=null" => first(&mut p.missing_default, false),
+                "tx=rollback" => first(&mut p.tx_rollback, true),
+                "tx=commit" => first(&mut p.tx_rollback, false),
+                // Known to PostgREST, and the only way pgmesh reads a body anyway.
+                "params=single-object" => {}
+                t if t.starts_with("timezone=") => {
+                    first(&mut p.timezone, t["timezone=".len()..].to_string())
+                }
+                t if t.starts_with("max-affected=") => {
+                    if let Ok(n) = t["max-affected=".len()..].parse() {
+                        first(&mut p.max_affected, n);
+                    }
+                }
+                t => p.invalid.push(t.to_string()),
+            }
+        }
+        p
+    }
+
+    /// With `handling=strict`, any preference PostgREST does not know is a 400.
+    pub fn check_strict(&self) -> Result<(), ApiError> {
+        if self.handling == Some(Handling::Strict) && !self.invalid.is_empty() {
+            return Err(ApiError::InvalidPreferences(self.invalid.join(", ")));
+        }
+        Ok(())
+    }
+
+    /// `Prefer: handling=strict`
+    pub fn strict(&self) -> bool {
+        self.handling == Some(Handling::Strict)
     }
 }
 
@@ -158,7 +134,7 @@ pub struct Applicable {
 impl Preferences {
     /// `Preference-Applied` for a write or a call.
     pub fn applied(&self, which: Applicable) -> Option<String> {
-        let w = self.write();
+        let w = self;
         let mut owned: Vec<String> = Vec::new();
         // PostgREST's order: resolution, missing, return, count, tx, handling, timezone,
         // max-affected.
@@ -250,6 +226,10 @@ mod tests {
         let p =
             Preferences::parse(["timezone=America/Los_Angeles, return=minimal, max-affected=5"]);
         assert_eq!(p.timezone.as_deref(), Some("America/Los_Angeles"));
-        assert_eq!(p.write_tokens, vec!["return=minimal", "max-affected=5"]);
+        assert_eq!(p.ret, Some(Return::Minimal));
+        assert_eq!(p.max_affected, Some(5));
+        assert!(p.invalid.is_empty(), "write preferences are known ones");
+        let p = Preferences::parse(["max-affected=x, max-affected=7, max-affected=9"]);
+        assert_eq!(p.max_affected, Some(7), "the first numeric one wins");
     }
 }

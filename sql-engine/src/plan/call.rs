@@ -223,7 +223,7 @@ pub(super) fn plan_call<'a>(
         .unwrap_or(&NO_RELATION);
     let strict =
         read.preferences.handling == Some(crate::api_request::preferences::Handling::Strict);
-    let max_affected = read.preferences.write().max_affected.filter(|_| strict);
+    let max_affected = read.preferences.max_affected.filter(|_| strict);
     if max_affected.is_some() && !f.returns_set {
         return Err(ApiError::MaxAffectedNotSet);
     }

@@ -50,7 +50,7 @@ pub(super) fn plan_write<'a>(
         body_format,
         paged,
     } = write;
-    let prefs = read.preferences.write();
+    let prefs = read.preferences.clone();
     let filters = std::mem::take(&mut read.filters);
     let logic = std::mem::take(&mut read.logic);
     read.limit = None;

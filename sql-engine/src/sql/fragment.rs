@@ -17,11 +17,12 @@ enum Piece {
 
 /// A statement ready for PostgreSQL: text with `$n` placeholders and the values, sent untyped
 /// (text format) so that PostgreSQL infers their types as it does for PostgREST.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Statement {
     pub sql: String,
     pub params: Vec<Option<String>>,
     /// The index in `params` of the request body, when the statement reads it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<usize>,
 }
 

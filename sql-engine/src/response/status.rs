@@ -4,7 +4,7 @@
 use crate::api_request::preferences::Count;
 use crate::api_request::Mutation;
 use crate::error::ApiError;
-use crate::handoff::{ResponseShape, WriteShape};
+use super::shape::{ResponseShape, WriteShape};
 
 /// What the main statement (and the count's EXPLAIN) returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -135,9 +135,9 @@ pub fn write_response(
                     let mut location = format!("/{table}");
                     for (i, (k, v)) in key.iter().zip(values).enumerate() {
                         location.push(if i == 0 { '?' } else { '&' });
-                        url_encode_bytes(k, &mut location);
+                        crate::urlencoded::encode(k, &mut location);
                         location.push('=');
-                        url_encode_bytes(&format!("eq.{}", v.unwrap_or_default()), &mut location);
+                        crate::urlencoded::encode(&format!("eq.{}", v.unwrap_or_default()), &mut location);
                     }
                     headers.push(("location", location));
                 }
@@ -183,25 +183,6 @@ pub fn write_response(
     Ok((status, headers))
 }
 
-/// One value encoded as PostgREST's canonical query string does (Haskell's `urlEncode` over
-/// the raw bytes: unreserved ASCII kept, other ASCII as `%XX`, and a byte above 0x7F taken as a
-/// Latin-1 character, so encoded as the two UTF-8 bytes of that character).
-fn url_encode(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else if b < 0x80 {
-            out.push_str(&format!("%{b:02X}"));
-        } else {
-            out.push_str(&format!(
-                "%{:02X}%{:02X}",
-                0xC0 | (b >> 6),
-                0x80 | (b & 0x3F)
-            ));
-        }
-    }
-}
-
 /// `Content-Location` of a read: `/<table>` and the query parameters sorted by name (values of a
 /// repeated name joined by `,`), as PostgREST's canonical query string.
 pub fn content_location(table: &str, params: &[(String, String)]) -> String {
@@ -214,10 +195,10 @@ pub fn content_location(table: &str, params: &[(String, String)]) -> String {
             out.push(',');
         } else {
             out.push(if previous.is_none() { '?' } else { '&' });
-            url_encode(key, &mut out);
+            crate::urlencoded::encode_latin1(key, &mut out);
             out.push('=');
         }
-        url_encode(value, &mut out);
+        crate::urlencoded::encode_latin1(value, &mut out);
         previous = Some(key);
     }
     out
@@ -236,18 +217,6 @@ fn valid_header_value(value: &str) -> bool {
     value
         .bytes()
         .all(|b| b == b'\t' || (b' '..=b'~').contains(&b))
-}
-
-/// Percent-encodes every byte outside the unreserved set (UTF-8 stays UTF-8, as in PostgREST's
-/// `Location`).
-fn url_encode_bytes(s: &str, out: &mut String) {
-    for b in s.bytes() {
-        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
-            out.push(char::from(b));
-        } else {
-            out.push_str(&format!("%{b:02X}"));
-        }
-    }
 }
 
 /// The status and headers PostgreSQL asked for.
