@@ -4,6 +4,8 @@
 //!
 //! Usage: `pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]`, with `PGMESH_HANDOFF_KEY`
 //! in the environment and `PGRST_*` variables overriding the file, as in PostgREST.
+//! `pgmesh-sidecar [--config FILE] --dump-config` prints the effective configuration, as
+//! PostgREST's `--dump-config` does, and exits.
 
 mod db;
 mod guard;
@@ -16,24 +18,40 @@ use std::net::SocketAddr;
 use std::process::ExitCode;
 
 fn usage() -> String {
-    String::from("usage: pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]")
+    String::from(
+        "usage: pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]\n       pgmesh-sidecar [--config FILE] --dump-config",
+    )
+}
+
+enum Command {
+    Serve(SocketAddr),
+    /// `--dump-config`: print the effective configuration and exit.
+    DumpConfig,
 }
 
 struct Args {
-    listen: SocketAddr,
+    command: Command,
     config: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut config = None;
+    let mut dump_config = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = args.next(),
             "--config" => config = args.next(),
+            "--dump-config" => dump_config = true,
             _ => return Err(usage()),
         }
+    }
+    if dump_config {
+        return Ok(Args {
+            command: Command::DumpConfig,
+            config,
+        });
     }
     let listen: SocketAddr = listen
         .ok_or_else(usage)?
@@ -45,7 +63,10 @@ fn parse_args() -> Result<Args, String> {
             "--listen {listen}: the sidecar listens on loopback only"
         ));
     }
-    Ok(Args { listen, config })
+    Ok(Args {
+        command: Command::Serve(listen),
+        config,
+    })
 }
 
 fn run() -> Result<(), String> {
@@ -63,6 +84,13 @@ fn run() -> Result<(), String> {
     if let Some(w) = config.unbuilt_warning() {
         eprintln!("{w}");
     }
+    let listen = match args.command {
+        Command::Serve(listen) => listen,
+        Command::DumpConfig => {
+            print!("{}", config.dump_config());
+            return Ok(());
+        }
+    };
     let key = std::env::var("PGMESH_HANDOFF_KEY")
         .ok()
         .filter(|k| k.len() >= 32)
@@ -71,7 +99,7 @@ fn run() -> Result<(), String> {
         .enable_all()
         .build()
         .map_err(|e| e.to_string())?;
-    runtime.block_on(server::serve(args.listen, config, key.into_bytes()))
+    runtime.block_on(server::serve(listen, config, key.into_bytes()))
 }
 
 fn main() -> ExitCode {
