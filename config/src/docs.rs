@@ -19,10 +19,9 @@ names and aliases) and then `PGRST_*` environment variables, which override the 
   names the key.
 - Booleans take PostgREST's forms: `true`/`false` in any case and with any quoting (`\"\\\"true\\\"\"`),
   `on`/`off`, `yes`/`no`, or a whole number (above zero is true: `\"1\"` and `\"2\"` are true, `\"0\"` false).
-- An empty value (`\"\"`) means the default, except for `db-extra-search-path`, where it means no schemas.
 - `pgmesh-sidecar --config FILE --dump-config` prints every key's effective value, in PostgREST's
   `--dump-config` format, and exits.
-
+{emptyable}
 | key | type | default | built | meaning |
 | --- | --- | --- | --- | --- |
 ";
@@ -61,7 +60,18 @@ fn row(spec: &KeySpec) -> String {
 
 /// The text of `docs/configuration.md`.
 pub fn reference_markdown() -> String {
-    let mut out = String::from(INTRO);
+    let emptyable: Vec<String> = KEYS
+        .iter()
+        .filter(|s| s.kind == Kind::EmptyableList)
+        .map(|s| format!("`{}`", s.name))
+        .collect();
+    let mut out = INTRO.replace(
+        "{emptyable}",
+        &format!(
+            "- An empty value (`\"\"`) means the default, except for {}, where it means an empty list.\n",
+            emptyable.join(" and ")
+        ),
+    );
     for spec in KEYS {
         out.push_str(&row(spec));
     }

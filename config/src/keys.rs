@@ -140,7 +140,9 @@ pub const KEYS: &[KeySpec] = &[
     KeySpec {
         name: "db-hoisted-tx-settings",
         aliases: &[],
-        kind: Kind::List,
+        // PostgREST reads "" as its default list; pgmesh has always read it as "hoist nothing"
+        // (an e2e test relies on it), which is the only way to turn hoisting off.
+        kind: Kind::EmptyableList,
         built: true,
         default: Some(
             "statement_timeout,plan_filter.statement_cost_limit,default_transaction_isolation",

@@ -933,6 +933,12 @@ mod tests {
         assert_eq!(c.db_pool, 10);
         assert_eq!(c.db_anon_role, None);
         assert!(c.db_extra_search_path.is_empty());
+        let c = load_text("db-hoisted-tx-settings = \"\"", &[]);
+        assert_eq!(
+            c.map(|c| c.db_hoisted_tx_settings),
+            Ok(Vec::new()),
+            "an empty list turns hoisting off"
+        );
     }
 
     #[test]
