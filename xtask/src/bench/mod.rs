@@ -3,48 +3,30 @@
 //! `stream`: a 1,000,000-row result through Envoy, with the peak memory of the sidecar and of
 //! Envoy while it flows.
 
+mod capture;
+mod envoy;
+mod load;
+mod options;
+mod pgbench;
+mod procstat;
+mod report;
+mod workloads;
+mod wrk;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::sync::atomic::Ordering;
+use std::time::Instant;
+
+pub use load::load;
+pub use procstat::rss_kib;
+use procstat::sample_peaks;
 
 use crate::postgres::Cluster;
 use crate::stack::{Stack, StackOptions};
 use crate::{install, root, Result};
 
-/// Resident memory of a process from /proc, in KiB: (current, peak).
-pub fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
-        status
-            .lines()
-            .find(|l| l.starts_with(name))
-            .and_then(|l| l.split_whitespace().nth(1))
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
-    };
-    (field("VmRSS:"), field("VmHWM:"))
-}
-
 const ROWS: u64 = 1_000_000;
-
-/// Samples the RSS of two processes every 5 ms until the flag is cleared; the thread returns
-/// their peaks in KiB.
-fn sample_peaks(a: u32, b: u32) -> (Arc<AtomicBool>, std::thread::JoinHandle<(u64, u64)>) {
-    let running = Arc::new(AtomicBool::new(true));
-    let flag = Arc::clone(&running);
-    let sampler = std::thread::spawn(move || {
-        let mut peak = (0u64, 0u64);
-        while flag.load(Ordering::Relaxed) {
-            peak.0 = peak.0.max(rss_kib(a).0);
-            peak.1 = peak.1.max(rss_kib(b).0);
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        peak
-    });
-    (running, sampler)
-}
 
 /// What every benchmark starts from: Envoy, a release build, and a throwaway cluster holding
 /// the demo schema.
