@@ -183,13 +183,13 @@ impl Bed<'_> {
                 .iter()
                 .find(|c| c.workload == w.name)
                 .ok_or_else(|| format!("{}: nothing was captured", w.name))?;
-            rows.extend(self.ceilings(w, c, conns)?);
+            rows.extend(self.ceilings(w.name, c, conns)?);
         }
         Ok(rows)
     }
 
     /// Ceilings A and B of one captured workload.
-    fn ceilings(&self, w: &Workload<'static>, c: &Captured, conns: u32) -> Result<Vec<Row>> {
+    fn ceilings(&self, workload: &'static str, c: &Captured, conns: u32) -> Result<Vec<Row>> {
         let mut rows = Vec::new();
         for (what, pipelined) in [(Run::CeilingA, false), (Run::CeilingB, true)] {
             let script = self.dir.join("pg.sql");
@@ -209,7 +209,7 @@ impl Bed<'_> {
                 c.statements.len() as f64
             };
             rows.push(Row {
-                workload: w.name,
+                workload,
                 connections: conns,
                 what,
                 cpu: [None, None, Some(run.postgres_cpu_us as f64 / n)],
