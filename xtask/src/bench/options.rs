@@ -1,4 +1,4 @@
-//! The knobs of `bench load`, read once from the environment (README, "bench options").
+//! The knobs of `bench load`, read once from the environment (README, "Benchmarks").
 
 /// Connection counts measured when `PGMESH_BENCH_CONNECTIONS` is unset.
 const CONNECTIONS: [u32; 2] = [10, 50];
