@@ -2,10 +2,22 @@
 //! `PGRST_*` environment variables. Every PostgREST key is accepted; keys whose behaviour pgmesh
 //! has not built yet are reported as warnings; unknown keys and invalid values are errors that
 //! name the key. The environment is injected, so tests pass a map.
+//!
+//! The keys themselves are data: [`KEYS`] (in `keys.rs`) drives parsing, validation, the warning,
+//! [`Config::dump_config`] and the generated `docs/configuration.md` ([`reference_markdown`]).
+
+mod docs;
+mod keys;
 
 use std::collections::BTreeMap;
 use std::fmt;
 
+use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
+use base64::engine::DecodePaddingMode;
+use base64::Engine;
+
+pub use docs::reference_markdown;
+pub use keys::{KeySpec, Kind, KEYS};
 pub use sql_engine::settings::TxEnd;
 use sql_engine::settings::{ApiSettings, RoleClaimPath};
 
@@ -22,6 +34,58 @@ impl Secret {
 impl fmt::Debug for Secret {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str("Secret(***)")
+    }
+}
+
+/// `log-level`, PostgREST v16's five levels, least to most verbose.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Default)]
+pub enum LogLevel {
+    Crit,
+    #[default]
+    Error,
+    Warn,
+    Info,
+    Debug,
+}
+
+impl LogLevel {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "crit" => Some(Self::Crit),
+            "error" => Some(Self::Error),
+            "warn" => Some(Self::Warn),
+            "info" => Some(Self::Info),
+            "debug" => Some(Self::Debug),
+            _ => None,
+        }
+    }
+
+    /// The word PostgREST's configuration uses.
+    pub fn as_str(&self) -> &'static str {
+        match self {
+            Self::Crit => "crit",
+            Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+        }
+    }
+
+    /// The `tracing` level name (an `EnvFilter` directive); `tracing` has no level above error,
+    /// so `crit` logs errors too.
+    pub fn as_filter(&self) -> &'static str {
+        match self {
+            Self::Crit | Self::Error => "error",
+            Self::Warn => "warn",
+            Self::Info => "info",
+            Self::Debug => "debug",
+        }
+    }
+}
+
+impl fmt::Display for LogLevel {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -55,11 +119,13 @@ pub struct Config {
     /// Address for the public listener.
     pub server_host: String,
     pub server_port: u16,
-    pub log_level: String,
+    pub log_level: LogLevel,
     /// `app.settings.*` GUCs set in every transaction, by full name.
     pub app_settings: Vec<(String, String)>,
     /// Keys that are set but whose behaviour pgmesh has not built yet.
     pub unbuilt: Vec<String>,
+    /// Every key's effective value, in [`KEYS`] order, for `--dump-config`.
+    effective: Vec<(&'static KeySpec, Value)>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -72,108 +138,42 @@ pub enum ConfigError {
     Invalid { key: String, why: String },
 }
 
-/// Every key PostgREST v16 knows, with its aliases mapped to the canonical name.
-const KEYS: &[&str] = &[
-    "admin-server-host",
-    "admin-server-port",
-    "admin-server-unix-socket",
-    "admin-server-unix-socket-mode",
-    "client-error-verbosity",
-    "db-aggregates-enabled",
-    "db-anon-role",
-    "db-channel",
-    "db-channel-enabled",
-    "db-config",
-    "db-pre-config",
-    "db-extra-search-path",
-    "db-hoisted-tx-settings",
-    "db-max-rows",
-    "db-plan-enabled",
-    "db-pool",
-    "db-pool-acquisition-timeout",
-    "db-pool-max-idletime",
-    "db-pool-max-lifetime",
-    "db-pool-automatic-recovery",
-    "db-pre-request",
-    "db-prepared-statements",
-    "db-root-spec",
-    "db-schemas",
-    "db-tx-end",
-    "db-uri",
-    "jwt-aud",
-    "jwt-role-claim-key",
-    "jwt-secret",
-    "jwt-secret-is-base64",
-    "jwt-cache-max-entries",
-    "log-level",
-    "log-query",
-    "openapi-mode",
-    "openapi-security-active",
-    "openapi-server-proxy-uri",
-    "server-cors-allowed-origins",
-    "server-host",
-    "server-port",
-    "server-reuseport",
-    "server-trace-header",
-    "server-timing-enabled",
-    "server-unix-socket",
-    "server-unix-socket-mode",
-    "url-use-legacy-target-names",
-    "internal-schema-cache-query-sleep",
-    "internal-schema-cache-load-sleep",
-    "internal-schema-cache-relationship-load-sleep",
-    // pgmesh's own keys
-    "pgmesh-max-body-bytes",
-];
+/// A key's value once read by its [`Kind`], defaults applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Value {
+    Unset,
+    Bool(bool),
+    Int(u64),
+    Text(String),
+    List(Vec<String>),
+    Secret(Secret),
+}
 
-const ALIASES: &[(&str, &str)] = &[
-    ("db-schema", "db-schemas"),
-    ("max-rows", "db-max-rows"),
-    ("pre-request", "db-pre-request"),
-    ("db-pool-timeout", "db-pool-max-idletime"),
-    ("root-spec", "db-root-spec"),
-    ("role-claim-key", "jwt-role-claim-key"),
-    ("secret-is-base64", "jwt-secret-is-base64"),
-];
+impl Value {
+    /// As PostgREST's `--dump-config` prints it: booleans and numbers bare, the rest quoted,
+    /// lists joined by commas, an unset value as `""`.
+    fn dump(&self) -> String {
+        match self {
+            Value::Unset => quote(""),
+            Value::Bool(b) => b.to_string(),
+            Value::Int(n) => n.to_string(),
+            Value::Text(s) => quote(s),
+            Value::List(items) => quote(&items.join(",")),
+            Value::Secret(s) => quote(s.expose()),
+        }
+    }
+}
 
-/// Keys whose behaviour pgmesh builds today; any other key that is set is named in a warning.
-const BUILT: &[&str] = &[
-    "db-aggregates-enabled",
-    "db-channel",
-    "db-channel-enabled",
-    "db-uri",
-    "db-schemas",
-    "db-anon-role",
-    "db-max-rows",
-    "db-pool",
-    "db-pool-acquisition-timeout",
-    "db-tx-end",
-    "db-extra-search-path",
-    "db-pre-request",
-    "jwt-secret",
-    "jwt-secret-is-base64",
-    "jwt-aud",
-    "jwt-role-claim-key",
-    "server-host",
-    "server-port",
-    "log-level",
-    "jwt-cache-max-entries",
-    "server-cors-allowed-origins",
-    "pgmesh-max-body-bytes",
-    "db-hoisted-tx-settings",
-];
+/// PostgREST's dump escapes only `"`; `\` is escaped too so that a dump reads back unchanged.
+fn quote(s: &str) -> String {
+    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+}
 
 fn canonical(key: &str) -> Option<String> {
     if let Some(rest) = key.strip_prefix("app.settings.") {
         return (!rest.is_empty()).then(|| key.to_string());
     }
-    if KEYS.contains(&key) {
-        return Some(key.to_string());
-    }
-    ALIASES
-        .iter()
-        .find(|(alias, _)| *alias == key)
-        .map(|(_, k)| k.to_string())
+    keys::spec(key).map(|s| s.name.to_string())
 }
 
 /// `PGRST_DB_URI` → `db-uri`; `PGRST_APP_SETTINGS_X_Y` → `app.settings.x_y`.
@@ -258,15 +258,35 @@ fn invalid(key: &str, why: impl Into<String>) -> ConfigError {
     }
 }
 
-fn boolean(key: &str, v: &str) -> Result<bool, ConfigError> {
-    match v.to_ascii_lowercase().as_str() {
-        "true" | "on" | "yes" => Ok(true),
-        "false" | "off" | "no" => Ok(false),
-        _ => Err(invalid(
-            key,
-            format!("{v:?} is not a boolean (true or false)"),
-        )),
+/// PostgREST's `coerceBool`: a word whose letters spell true or false in any case (so `TRUE`
+/// and `"\"true\""` are both true), else a whole number, true when above zero (`"2"` is true,
+/// `"0"` and `"-1"` false). The words on/off (bare booleans in PostgREST's file syntax) and
+/// yes/no are accepted too. Where PostgREST falls back to the default for anything else, pgmesh
+/// refuses it, naming the key.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "yes" => return Some(true),
+        "false" | "off" | "no" => return Some(false),
+        _ => {}
     }
+    let letters: String = v
+        .chars()
+        .filter(|c| c.is_alphabetic())
+        .flat_map(char::to_lowercase)
+        .collect();
+    match letters.as_str() {
+        "true" => return Some(true),
+        "false" => return Some(false),
+        _ => {}
+    }
+    let number = v.trim();
+    let (negative, digits) = match number.strip_prefix('-') {
+        Some(d) => (true, d),
+        None => (false, number),
+    };
+    // Digits rather than an integer parse: PostgREST reads any size of Integer.
+    (!digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit()))
+        .then(|| !negative && digits.bytes().any(|b| b != b'0'))
 }
 
 fn number<T: std::str::FromStr>(key: &str, v: &str) -> Result<T, ConfigError> {
@@ -293,11 +313,134 @@ fn one_of(key: &str, v: &str, allowed: &[&str]) -> Result<(), ConfigError> {
     }
 }
 
+/// Reads one key by its kind. An empty value means the default, as PostgREST's `optString`
+/// filters `""` out, except for lists where empty is a value of its own.
+fn read(spec: &KeySpec, set: Option<&str>) -> Result<Value, ConfigError> {
+    let raw = match set {
+        Some(v) if !v.is_empty() || spec.kind == Kind::EmptyableList => Some(v),
+        _ => spec.default,
+    };
+    let Some(raw) = raw else {
+        return Ok(Value::Unset);
+    };
+    let key = spec.name;
+    Ok(match spec.kind {
+        Kind::Bool => Value::Bool(parse_bool(raw).ok_or_else(|| {
+            invalid(
+                key,
+                format!("{raw:?} is not a boolean (true, false or a number)"),
+            )
+        })?),
+        Kind::Int => Value::Int(number(key, raw)?),
+        Kind::Enum(allowed) => {
+            one_of(key, raw, allowed)?;
+            Value::Text(raw.to_string())
+        }
+        Kind::Text => Value::Text(raw.to_string()),
+        Kind::Secret => Value::Secret(Secret(raw.to_string())),
+        Kind::List | Kind::EmptyableList => Value::List(list(raw)),
+    })
+}
+
+/// The keys' values by name; a name missing from [`KEYS`] or read as the wrong kind is a pgmesh
+/// bug, reported as an error rather than a panic (every test that loads a config catches it).
+struct Values(Vec<(&'static KeySpec, Value)>);
+
+impl Values {
+    fn get(&self, key: &str) -> Result<&Value, ConfigError> {
+        self.0
+            .iter()
+            .find(|(s, _)| s.name == key)
+            .map(|(_, v)| v)
+            .ok_or_else(|| invalid(key, "not in pgmesh's key table (a pgmesh bug)"))
+    }
+
+    fn set(&mut self, key: &str, value: Value) {
+        if let Some(slot) = self.0.iter_mut().find(|(s, _)| s.name == key) {
+            slot.1 = value;
+        }
+    }
+
+    fn bug(key: &str) -> ConfigError {
+        invalid(key, "read as the wrong kind (a pgmesh bug)")
+    }
+
+    fn bool(&self, key: &str) -> Result<bool, ConfigError> {
+        match self.get(key)? {
+            Value::Bool(b) => Ok(*b),
+            _ => Err(Self::bug(key)),
+        }
+    }
+
+    fn int(&self, key: &str) -> Result<Option<u64>, ConfigError> {
+        match self.get(key)? {
+            Value::Int(n) => Ok(Some(*n)),
+            Value::Unset => Ok(None),
+            _ => Err(Self::bug(key)),
+        }
+    }
+
+    /// An integer key with a default in the table, so always set.
+    fn int_set(&self, key: &str) -> Result<u64, ConfigError> {
+        self.int(key)?.ok_or_else(|| Self::bug(key))
+    }
+
+    fn text(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        match self.get(key)? {
+            Value::Text(s) => Ok(Some(s)),
+            Value::Unset => Ok(None),
+            _ => Err(Self::bug(key)),
+        }
+    }
+
+    fn text_set(&self, key: &str) -> Result<&str, ConfigError> {
+        self.text(key)?.ok_or_else(|| Self::bug(key))
+    }
+
+    fn list(&self, key: &str) -> Result<Vec<String>, ConfigError> {
+        match self.get(key)? {
+            Value::List(items) => Ok(items.clone()),
+            Value::Unset => Ok(Vec::new()),
+            _ => Err(Self::bug(key)),
+        }
+    }
+
+    fn secret(&self, key: &str) -> Result<Option<&str>, ConfigError> {
+        match self.get(key)? {
+            Value::Secret(s) => Ok(Some(s.expose())),
+            Value::Unset => Ok(None),
+            _ => Err(Self::bug(key)),
+        }
+    }
+}
+
+/// PostgREST's base64 for `jwt-secret`: the URL-safe characters are mapped onto the standard
+/// alphabet first; padding may be left out, and stray low bits are ignored as pgmesh always did.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+fn decode_secret_base64(s: &str) -> Option<Vec<u8>> {
+    let standard: String = s
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            '.' => '=',
+            c => c,
+        })
+        .collect();
+    SECRET_BASE64.decode(standard).ok()
+}
+
 fn from_map(
     map: BTreeMap<String, String>,
     read_file: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<Config, ConfigError> {
-    let get = |k: &str| map.get(k).map(String::as_str);
     let indirect = |k: &str, v: &str| -> Result<String, ConfigError> {
         match v.strip_prefix('@') {
             Some(path) => read_file(path)
@@ -307,40 +450,17 @@ fn from_map(
         }
     };
 
-    // Values of keys whose behaviour is not built are still validated where their type is known.
-    for (key, value) in &map {
-        match key.as_str() {
-            "db-aggregates-enabled"
-            | "db-channel-enabled"
-            | "db-config"
-            | "db-plan-enabled"
-            | "db-pool-automatic-recovery"
-            | "db-prepared-statements"
-            | "log-query"
-            | "openapi-security-active"
-            | "server-reuseport"
-            | "server-timing-enabled"
-            | "url-use-legacy-target-names" => {
-                boolean(key, value)?;
-            }
-            "admin-server-port"
-            | "db-pool-max-idletime"
-            | "db-pool-max-lifetime"
-            | "jwt-cache-max-entries" => {
-                number::<u64>(key, value)?;
-            }
-            "openapi-mode" => one_of(
-                key,
-                value,
-                &["follow-privileges", "ignore-privileges", "disabled"],
-            )?,
-            "client-error-verbosity" => one_of(key, value, &["verbose", "minimal"])?,
-            _ => {}
-        }
+    // Every key is read, set or not, so its value is validated by its kind even when pgmesh has
+    // not built its behaviour, and so `--dump-config` has a value for each.
+    let mut values = Values(Vec::with_capacity(KEYS.len()));
+    for spec in KEYS {
+        let value = read(spec, map.get(spec.name).map(String::as_str))?;
+        values.0.push((spec, value));
     }
 
-    let db_uri = indirect("db-uri", get("db-uri").unwrap_or("postgresql://"))?;
-    let db_schemas = list(get("db-schemas").unwrap_or("public"));
+    let db_uri = indirect("db-uri", values.secret("db-uri")?.unwrap_or_default())?;
+    values.set("db-uri", Value::Secret(Secret(db_uri.clone())));
+    let db_schemas = values.list("db-schemas")?;
     if db_schemas.is_empty() {
         return Err(invalid("db-schemas", "at least one schema is required"));
     }
@@ -350,37 +470,20 @@ fn from_map(
     {
         return Err(invalid("db-schemas", format!("{bad} cannot be exposed")));
     }
-    let db_max_rows = get("db-max-rows")
-        .map(|v| number::<u64>("db-max-rows", v))
-        .transpose()?;
-    let db_pool = get("db-pool")
-        .map(|v| number::<usize>("db-pool", v))
-        .transpose()?
-        .unwrap_or(10);
+    let db_pool = usize::try_from(values.int_set("db-pool")?)
+        .map_err(|_| invalid("db-pool", "is too large"))?;
     if db_pool == 0 {
         return Err(invalid("db-pool", "must be at least 1"));
     }
-    let db_pool_acquisition_timeout_s = get("db-pool-acquisition-timeout")
-        .map(|v| number::<u64>("db-pool-acquisition-timeout", v))
-        .transpose()?
-        .unwrap_or(10);
-    let db_tx_end = match get("db-tx-end").unwrap_or("commit") {
+    let db_tx_end = match values.text_set("db-tx-end")? {
         "commit" => TxEnd::Commit,
         "commit-allow-override" => TxEnd::CommitAllowOverride,
         "rollback" => TxEnd::Rollback,
         "rollback-allow-override" => TxEnd::RollbackAllowOverride,
-        other => {
-            return Err(invalid(
-                "db-tx-end",
-                format!("{other:?} is not one of commit, commit-allow-override, rollback, rollback-allow-override"),
-            ))
-        }
+        _ => return Err(Values::bug("db-tx-end")),
     };
-    let jwt_secret_is_base64 = get("jwt-secret-is-base64")
-        .map(|v| boolean("jwt-secret-is-base64", v))
-        .transpose()?
-        .unwrap_or(false);
-    let jwt_secret = match get("jwt-secret") {
+    let jwt_secret_is_base64 = values.bool("jwt-secret-is-base64")?;
+    let jwt_secret = match values.secret("jwt-secret")? {
         None => None,
         Some(v) => {
             let raw = indirect("jwt-secret", v)?;
@@ -391,12 +494,14 @@ fn from_map(
                 ));
             }
             let key = if jwt_secret_is_base64 {
-                let bytes = base64_decode(raw.trim()).ok_or_else(|| {
+                let bytes = decode_secret_base64(&raw).ok_or_else(|| {
                     invalid(
                         "jwt-secret",
                         "not valid base64 (jwt-secret-is-base64 is true)",
                     )
                 })?;
+                // PostgREST dumps the decoded key encoded again, in the standard alphabet.
+                values.set("jwt-secret", Value::Secret(Secret(STANDARD.encode(&bytes))));
                 String::from_utf8(bytes).map_err(|_| {
                     invalid(
                         "jwt-secret",
@@ -404,6 +509,7 @@ fn from_map(
                     )
                 })?
             } else {
+                values.set("jwt-secret", Value::Secret(Secret(raw.clone())));
                 raw
             };
             if key.len() < 32 {
@@ -412,17 +518,14 @@ fn from_map(
             Some(Secret(key))
         }
     };
-    let jwt_role_claim_key = get("jwt-role-claim-key").unwrap_or("$.role").to_string();
+    let jwt_role_claim_key = values.text_set("jwt-role-claim-key")?.to_string();
     RoleClaimPath::parse(&jwt_role_claim_key).map_err(|e| invalid("jwt-role-claim-key", e))?;
-    let server_port = get("server-port")
-        .map(|v| number::<u16>("server-port", v))
-        .transpose()?
-        .unwrap_or(3000);
-    let server_host = match get("server-host") {
-        None => String::from("127.0.0.1"),
-        Some("*" | "*4" | "!4") => String::from("0.0.0.0"),
-        Some("*6" | "!6") => String::from("::"),
-        Some(h) => {
+    let server_port = u16::try_from(values.int_set("server-port")?)
+        .map_err(|_| invalid("server-port", "is not a port number (0 to 65535)"))?;
+    let server_host = match values.text_set("server-host")? {
+        "*" | "*4" | "!4" => String::from("0.0.0.0"),
+        "*6" | "!6" => String::from("::"),
+        h => {
             h.parse::<std::net::IpAddr>().map_err(|_| {
                 invalid(
                     "server-host",
@@ -432,12 +535,13 @@ fn from_map(
             h.to_string()
         }
     };
-    let log_level = get("log-level").unwrap_or("error").to_string();
-    one_of(
-        "log-level",
-        &log_level,
-        &["crit", "error", "warn", "info", "debug"],
-    )?;
+    values.set("server-host", Value::Text(server_host.clone()));
+    // PostgREST's admin server binds to server-host unless told otherwise.
+    if values.text("admin-server-host")?.is_none() {
+        values.set("admin-server-host", Value::Text(server_host.clone()));
+    }
+    let log_level =
+        LogLevel::parse(values.text_set("log-level")?).ok_or_else(|| Values::bug("log-level"))?;
     let app_settings = map
         .iter()
         .filter(|(k, _)| k.starts_with("app.settings."))
@@ -445,55 +549,39 @@ fn from_map(
         .collect();
     let unbuilt = map
         .keys()
-        .filter(|k| !BUILT.contains(&k.as_str()) && !k.starts_with("app.settings."))
+        .filter(|k| keys::spec(k).is_some_and(|s| !s.built))
         .cloned()
         .collect();
     Ok(Config {
         db_uri: Secret(db_uri),
         db_schemas,
-        db_anon_role: get("db-anon-role").map(String::from),
-        db_max_rows,
+        db_anon_role: values.text("db-anon-role")?.map(String::from),
+        db_max_rows: values.int("db-max-rows")?,
         db_pool,
-        db_pool_acquisition_timeout_s,
+        db_pool_acquisition_timeout_s: values.int_set("db-pool-acquisition-timeout")?,
         db_tx_end,
-        db_extra_search_path: list(get("db-extra-search-path").unwrap_or("public")),
-        db_pre_request: get("db-pre-request").map(String::from),
-        server_cors_allowed_origins: list(get("server-cors-allowed-origins").unwrap_or("")),
-        db_hoisted_tx_settings: match get("db-hoisted-tx-settings") {
-            Some(v) => list(v),
-            None => sql_engine::settings::DEFAULT_HOISTED_TX_SETTINGS
-                .map(String::from)
-                .to_vec(),
-        },
-        jwt_cache_max_entries: get("jwt-cache-max-entries")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(1000),
-        max_body_bytes: match get("pgmesh-max-body-bytes") {
-            None => sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
-            Some(v) => v.parse().map_err(|_| ConfigError::Invalid {
-                key: String::from("pgmesh-max-body-bytes"),
-                why: String::from("expected a number of bytes"),
-            })?,
-        },
+        db_extra_search_path: values.list("db-extra-search-path")?,
+        db_pre_request: values.text("db-pre-request")?.map(String::from),
+        server_cors_allowed_origins: values.list("server-cors-allowed-origins")?,
+        db_hoisted_tx_settings: values.list("db-hoisted-tx-settings")?,
+        jwt_cache_max_entries: values.int_set("jwt-cache-max-entries")?,
+        max_body_bytes: values.int_set("pgmesh-max-body-bytes")?,
         db_channel: {
-            let enabled = get("db-channel-enabled")
-                .map(|v| boolean("db-channel-enabled", v))
+            let enabled = values.bool("db-channel-enabled")?;
+            enabled
+                .then(|| values.text_set("db-channel").map(String::from))
                 .transpose()?
-                .unwrap_or(true);
-            enabled.then(|| get("db-channel").unwrap_or("pgrst").to_string())
         },
         jwt_secret,
-        jwt_aud: get("jwt-aud").map(String::from),
+        jwt_aud: values.text("jwt-aud")?.map(String::from),
         jwt_role_claim_key,
-        db_aggregates_enabled: get("db-aggregates-enabled")
-            .map(|v| boolean("db-aggregates-enabled", v))
-            .transpose()?
-            .unwrap_or(false),
+        db_aggregates_enabled: values.bool("db-aggregates-enabled")?,
         server_host,
         server_port,
         log_level,
         app_settings,
         unbuilt,
+        effective: values.0,
     })
 }
 
@@ -526,30 +614,26 @@ impl Config {
             )
         })
     }
-}
 
-fn base64_decode(s: &str) -> Option<Vec<u8>> {
-    let mut out = Vec::new();
-    let mut acc = 0u32;
-    let mut bits = 0;
-    for c in s.bytes() {
-        let v = match c {
-            b'A'..=b'Z' => c - b'A',
-            b'a'..=b'z' => c - b'a' + 26,
-            b'0'..=b'9' => c - b'0' + 52,
-            b'+' | b'-' => 62,
-            b'/' | b'_' => 63,
-            b'=' => continue,
-            _ => return None,
-        };
-        acc = (acc << 6) | u32::from(v);
-        bits += 6;
-        if bits >= 8 {
-            bits -= 8;
-            out.push(((acc >> bits) & 0xff) as u8);
-        }
+    /// `--dump-config`'s output, in PostgREST's format: one sorted `key = value` line per key
+    /// (defaults included) and per `app.settings.*` setting. It reads back as a config file to
+    /// the same configuration. Secrets are printed, as PostgREST does: the operator asked.
+    /// PostgREST leaves its `internal-*` test keys out, and so does pgmesh.
+    pub fn dump_config(&self) -> String {
+        let mut lines: Vec<String> = self
+            .effective
+            .iter()
+            .filter(|(spec, _)| !spec.name.starts_with("internal-"))
+            .map(|(spec, value)| format!("{} = {}", spec.name, value.dump()))
+            .chain(
+                self.app_settings
+                    .iter()
+                    .map(|(k, v)| format!("{k} = {}", quote(v))),
+            )
+            .collect();
+        lines.sort();
+        lines.into_iter().map(|l| l + "\n").collect()
     }
-    Some(out)
 }
 
 #[cfg(test)]
@@ -711,5 +795,201 @@ mod tests {
                 .as_deref(),
             Some("reallyreallyreallyreallyverysafe")
         );
+    }
+
+    #[test]
+    fn booleans_take_postgrest_s_forms() {
+        // PostgREST's coerceBool: letters spelling true/false in any case, else a number > 0.
+        for (text, want) in [
+            ("true", Some(true)),
+            ("FALSE", Some(false)),
+            ("True", Some(true)),
+            ("\"true\"", Some(true)),
+            ("'false'", Some(false)),
+            ("on", Some(true)),
+            ("off", Some(false)),
+            ("yes", Some(true)),
+            ("no", Some(false)),
+            ("1", Some(true)),
+            ("0", Some(false)),
+            ("2", Some(true)),
+            (" 13 ", Some(true)),
+            ("-1", Some(false)),
+            ("00", Some(false)),
+            ("123456789012345678901234567890", Some(true)),
+            ("maybe", None),
+            ("", None),
+            ("-", None),
+            ("1.5", None),
+        ] {
+            assert_eq!(parse_bool(text), want, "{text:?}");
+        }
+    }
+
+    #[test]
+    fn postgrest_s_boolean_configs_load() {
+        // PostgREST's test/io/configs/boolean-numeric.config and boolean-string.config.
+        let c = load_text(
+            "db-channel-enabled = \"1\"\ndb-prepared-statements = \"0\"\njwt-secret-is-base64 = \"2\"\n",
+            &[],
+        );
+        let Ok(c) = c else { unreachable!("{c:?}") };
+        assert_eq!(c.db_channel.as_deref(), Some("pgrst"));
+        assert!(c.dump_config().contains("\njwt-secret-is-base64 = true\n"));
+        assert!(c
+            .dump_config()
+            .contains("\ndb-prepared-statements = false\n"));
+        let c = load_text(
+            "db-channel-enabled = \"true\"\ndb-prepared-statements = \"FALSE\"\njwt-secret-is-base64 = \"\\\"true\\\"\"\n",
+            &[],
+        );
+        let Ok(c) = c else { unreachable!("{c:?}") };
+        assert!(c.dump_config().contains("\njwt-secret-is-base64 = true\n"));
+        let c = load_text("db-channel-enabled = \"0\"\n", &[]);
+        assert_eq!(c.ok().map(|c| c.db_channel), Some(None));
+        let c = load_text("", &[("PGRST_DB_AGGREGATES_ENABLED", "1")]);
+        assert_eq!(c.ok().map(|c| c.db_aggregates_enabled), Some(true));
+    }
+
+    #[test]
+    fn log_level_is_typed_and_maps_to_tracing_levels() {
+        let level = |t: &str| load_text(t, &[]).map(|c| c.log_level);
+        assert_eq!(level(""), Ok(LogLevel::Error));
+        assert_eq!(level("log-level = \"crit\""), Ok(LogLevel::Crit));
+        assert_eq!(level("log-level = \"debug\""), Ok(LogLevel::Debug));
+        assert!(level("log-level = \"verbose\"")
+            .err()
+            .is_some_and(|e| e.to_string().contains("'log-level'")));
+        let filters: Vec<_> = keys::LOG_LEVELS
+            .iter()
+            .map(|w| LogLevel::parse(w).map(|l| (l.as_str(), l.as_filter())))
+            .collect();
+        assert_eq!(
+            filters,
+            vec![
+                Some(("crit", "error")),
+                Some(("error", "error")),
+                Some(("warn", "warn")),
+                Some(("info", "info")),
+                Some(("debug", "debug")),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_key_table_is_consistent() {
+        let mut names: Vec<&str> = KEYS
+            .iter()
+            .flat_map(|s| std::iter::once(s.name).chain(s.aliases.iter().copied()))
+            .collect();
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count, "a name or alias appears twice");
+        let sorted: Vec<&str> = KEYS.iter().map(|s| s.name).collect();
+        let mut expected = sorted.clone();
+        expected.sort_unstable();
+        assert_eq!(sorted, expected, "KEYS is kept in alphabetical order");
+        for spec in KEYS {
+            assert!(
+                read(spec, None).is_ok(),
+                "{}'s default does not parse",
+                spec.name
+            );
+            assert!(
+                spec.kind != Kind::Bool || spec.default.is_some(),
+                "{} is a boolean without a default",
+                spec.name
+            );
+            assert!(!spec.meaning.is_empty() && !spec.meaning.contains('\n'));
+        }
+        // The defaults that live in sql-engine too.
+        let default = |k: &str| keys::spec(k).and_then(|s| s.default);
+        assert_eq!(
+            default("db-hoisted-tx-settings").map(String::from),
+            Some(sql_engine::settings::DEFAULT_HOISTED_TX_SETTINGS.join(","))
+        );
+        assert_eq!(
+            default("pgmesh-max-body-bytes").map(String::from),
+            Some(sql_engine::settings::DEFAULT_MAX_BODY_BYTES.to_string())
+        );
+        // Every enum word is one the typed fields understand.
+        if let Some(Kind::Enum(words)) = keys::spec("db-tx-end").map(|s| s.kind) {
+            for w in words {
+                let c = load_text(&format!("db-tx-end = \"{w}\""), &[]);
+                assert!(c.is_ok(), "{w}: {c:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn empty_values_mean_the_default() {
+        let c = load_text(
+            "db-max-rows = \"\"\ndb-pool = \"\"\ndb-anon-role = \"\"\ndb-extra-search-path = \"\"\n",
+            &[],
+        );
+        let Ok(c) = c else { unreachable!("{c:?}") };
+        assert_eq!(c.db_max_rows, None);
+        assert_eq!(c.db_pool, 10);
+        assert_eq!(c.db_anon_role, None);
+        assert!(c.db_extra_search_path.is_empty());
+        let c = load_text("db-hoisted-tx-settings = \"\"", &[]);
+        assert_eq!(
+            c.map(|c| c.db_hoisted_tx_settings),
+            Ok(Vec::new()),
+            "an empty list turns hoisting off"
+        );
+    }
+
+    #[test]
+    fn base64_secrets_use_postgrest_s_alphabets_and_dump_re_encoded() {
+        // Bytes that encode with + and / in the standard alphabet, - and _ in the URL-safe one.
+        let secret = "reallyreallyreallyreallyverysafe>>>???";
+        let standard = STANDARD.encode(secret);
+        assert!(standard.contains('+') || standard.contains('/'));
+        let url_safe = standard
+            .replace('+', "-")
+            .replace('/', "_")
+            .replace('=', "");
+        for text in [&standard, &url_safe] {
+            let c = load_text(
+                &format!("jwt-secret = \"{text}\"\njwt-secret-is-base64 = true"),
+                &[],
+            );
+            let Ok(c) = c else { unreachable!("{c:?}") };
+            assert_eq!(c.jwt_secret.as_ref().map(Secret::expose), Some(secret));
+            assert!(c
+                .dump_config()
+                .contains(&format!("\njwt-secret = \"{standard}\"\n")));
+        }
+        assert!(
+            load_text("jwt-secret = \"***\"\njwt-secret-is-base64 = true", &[])
+                .err()
+                .is_some_and(|e| e.to_string().contains("'jwt-secret'"))
+        );
+    }
+
+    #[test]
+    fn secrets_stay_out_of_debug_even_with_the_dump_table() {
+        let c = load_text(
+            "db-uri = \"postgres://u:hunter2hunter2@h/d\"\njwt-secret = \"reallyreallyreallyreallyverysafe\"",
+            &[],
+        );
+        let Ok(c) = c else { unreachable!("{c:?}") };
+        let debug = format!("{c:?}");
+        assert!(!debug.contains("hunter2") && !debug.contains("reallyreally"));
+        assert!(c.dump_config().contains("hunter2"), "the dump prints them");
+    }
+
+    #[test]
+    fn a_dump_reads_back_to_the_same_dump() {
+        let c = load_text(
+            "db-schemas = \"api, v2\"\nserver-host = \"!4\"\napp.settings.q = \"say \\\"hi\\\" \\\\o/\"\ndb-plan-enabled = \"1\"",
+            &[],
+        );
+        let Ok(c) = c else { unreachable!("{c:?}") };
+        let dump = c.dump_config();
+        let again = load_text(&dump, &[]).map(|c| c.dump_config());
+        assert_eq!(again.as_deref(), Ok(dump.as_str()));
     }
 }

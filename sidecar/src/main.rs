@@ -4,6 +4,8 @@
 //!
 //! Usage: `pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]`, with `PGMESH_HANDOFF_KEY`
 //! in the environment and `PGRST_*` variables overriding the file, as in PostgREST.
+//! `pgmesh-sidecar [--config FILE] --dump-config` prints the effective configuration, as
+//! PostgREST's `--dump-config` does, and exits.
 
 mod app;
 mod db;
@@ -24,28 +26,46 @@ use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::Layer;
 
+use pgmesh_config::LogLevel;
+
 use crate::app::App;
 use crate::error::Error;
 
 fn usage() -> String {
-    String::from("usage: pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]")
+    String::from(
+        "usage: pgmesh-sidecar --listen 127.0.0.1:PORT [--config FILE]\n       pgmesh-sidecar [--config FILE] --dump-config",
+    )
+}
+
+enum Command {
+    Serve(SocketAddr),
+    /// `--dump-config`: print the effective configuration and exit.
+    DumpConfig,
 }
 
 struct Args {
-    listen: SocketAddr,
+    command: Command,
     config: Option<String>,
 }
 
 fn parse_args() -> Result<Args, String> {
     let mut listen = None;
     let mut config = None;
+    let mut dump_config = false;
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {
             "--listen" => listen = args.next(),
             "--config" => config = args.next(),
+            "--dump-config" => dump_config = true,
             _ => return Err(usage()),
         }
+    }
+    if dump_config {
+        return Ok(Args {
+            command: Command::DumpConfig,
+            config,
+        });
     }
     let listen: SocketAddr = listen
         .ok_or_else(usage)?
@@ -57,7 +77,10 @@ fn parse_args() -> Result<Args, String> {
             "--listen {listen}: the sidecar listens on loopback only"
         ));
     }
-    Ok(Args { listen, config })
+    Ok(Args {
+        command: Command::Serve(listen),
+        config,
+    })
 }
 
 /// The target of the server's own diagnostics (start, schema cache loads, the listener, config
@@ -67,18 +90,18 @@ pub const LIFECYCLE: &str = "pgmesh_sidecar::lifecycle";
 /// `log-level` as tracing's level for everything but the server's diagnostics, as PostgREST
 /// logs requests: `crit` none, `error` those answered 5xx, `warn` 4xx too, `info` all, `debug`
 /// more. (The one place that reads `log-level`.)
-fn log_level_filter(log_level: &str) -> LevelFilter {
+fn log_level_filter(log_level: LogLevel) -> LevelFilter {
     match log_level {
-        "crit" => LevelFilter::OFF,
-        "warn" => LevelFilter::WARN,
-        "info" => LevelFilter::INFO,
-        "debug" => LevelFilter::DEBUG,
-        _ => LevelFilter::ERROR,
+        LogLevel::Crit => LevelFilter::OFF,
+        LogLevel::Error => LevelFilter::ERROR,
+        LogLevel::Warn => LevelFilter::WARN,
+        LogLevel::Info => LevelFilter::INFO,
+        LogLevel::Debug => LevelFilter::DEBUG,
     }
 }
 
 /// Logs to stderr, without colours (it is usually a file), filtered by `log-level`.
-fn init_logging(log_level: &str) {
+fn init_logging(log_level: LogLevel) {
     let filter = Targets::new()
         .with_target(LIFECYCLE, LevelFilter::TRACE)
         .with_default(log_level_filter(log_level));
@@ -106,10 +129,17 @@ fn run() -> Result<(), Error> {
         .collect();
     let read_file = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
     let config = pgmesh_config::load(text.as_deref(), &env, &read_file)?;
-    init_logging(&config.log_level);
+    init_logging(config.log_level);
     if let Some(w) = config.unbuilt_warning() {
         tracing::warn!(target: LIFECYCLE, "{w}");
     }
+    let listen = match args.command {
+        Command::Serve(listen) => listen,
+        Command::DumpConfig => {
+            print!("{}", config.dump_config());
+            return Ok(());
+        }
+    };
     let key = std::env::var("PGMESH_HANDOFF_KEY")
         .ok()
         .filter(|k| k.len() >= 32)
@@ -118,7 +148,7 @@ fn run() -> Result<(), Error> {
         .enable_all()
         .build()
         .map_err(Error::Runtime)?;
-    runtime.block_on(serve(args.listen, config, key.into_bytes()))
+    runtime.block_on(serve(listen, config, key.into_bytes()))
 }
 
 /// Wiring: the app state, its schema loader and listener, and the HTTP server until SIGTERM or
@@ -170,10 +200,10 @@ mod tests {
 
     #[test]
     fn log_levels_map_as_postgrest_logs_requests() {
-        assert_eq!(log_level_filter("crit"), LevelFilter::OFF);
-        assert_eq!(log_level_filter("error"), LevelFilter::ERROR);
-        assert_eq!(log_level_filter("warn"), LevelFilter::WARN);
-        assert_eq!(log_level_filter("info"), LevelFilter::INFO);
-        assert_eq!(log_level_filter("debug"), LevelFilter::DEBUG);
+        assert_eq!(log_level_filter(LogLevel::Crit), LevelFilter::OFF);
+        assert_eq!(log_level_filter(LogLevel::Error), LevelFilter::ERROR);
+        assert_eq!(log_level_filter(LogLevel::Warn), LevelFilter::WARN);
+        assert_eq!(log_level_filter(LogLevel::Info), LevelFilter::INFO);
+        assert_eq!(log_level_filter(LogLevel::Debug), LevelFilter::DEBUG);
     }
 }

@@ -5,7 +5,6 @@
 pub mod bench;
 pub mod http;
 pub mod install;
-pub mod load;
 pub mod postgres;
 pub mod proc;
 pub mod stack;

@@ -157,8 +157,8 @@ fn main() -> ExitCode {
             Some("stream") => xtask::bench::stream(),
             Some("schema") => xtask::bench::schema_scale(),
             Some("body") => xtask::bench::body(),
-            Some("load") => xtask::load::load(),
-            None => xtask::load::load()
+            Some("load") => xtask::bench::load(),
+            None => xtask::bench::load()
                 .and_then(|()| xtask::bench::stream())
                 .and_then(|()| xtask::bench::schema_scale())
                 .and_then(|()| xtask::bench::body()),
