@@ -7,11 +7,9 @@ use sql_engine::schema_cache::SchemaCache;
 fn schema_document() -> SchemaCache {
     let s = stack();
     let hand = Handoff {
-        method: "GET".into(),
-        path: handoff::SCHEMA_PATH.into(),
         ts_ms: pgmesh_e2e::now_s() * 1000,
         nonce: pgmesh_e2e::marker("schema"),
-        ..Handoff::default()
+        kind: handoff::Kind::SchemaFetch,
     };
     let (doc, sig) = handoff::sign(
         &handoff::HandoffKey::derive(s.handoff_key.as_bytes()),

@@ -127,11 +127,23 @@ fn skipped_filter_lets_nothing_reach_postgresql() {
     assert_eq!(r.status, 503, "{r:?}");
     let m = marker("skipped");
     let forged = sql_engine::handoff::Handoff {
-        sql: format!("select '{m}'"),
-        role: "postgres".into(),
         ts_ms: pgmesh_e2e::now_s() * 1000,
         nonce: m.clone(),
-        ..Default::default()
+        kind: sql_engine::handoff::Kind::Query(Box::new(sql_engine::handoff::Query {
+            main: sql_engine::sql::Statement {
+                sql: format!("select '{m}'"),
+                ..Default::default()
+            },
+            explain: None,
+            identity: sql_engine::handoff::Identity {
+                role: "postgres".into(),
+                ..Default::default()
+            },
+            context: Default::default(),
+            tx: Default::default(),
+            body: None,
+            shape: Default::default(),
+        })),
     };
     let (doc, sig) = sql_engine::handoff::sign(
         &sql_engine::handoff::HandoffKey::derive(b"guessed-key-guessed-key-guessed-key"),

@@ -3,7 +3,11 @@
 //! PostgreSQL's statement log shows that none of the refused ones ran.
 
 use pgmesh_e2e::{get_with, marker, pg_log_count, stack};
-use sql_engine::handoff::{self, Handoff, HANDOFF_HEADER, QUERY_PATH, SIGNATURE_HEADER};
+use sql_engine::handoff::{
+    self, Context, Handoff, Identity, Kind, Query, Transaction, HANDOFF_HEADER, QUERY_PATH,
+    SIGNATURE_HEADER,
+};
+use sql_engine::response::ResponseShape;
 
 fn planned(title: &str, ts_ms: u64) -> Handoff {
     let s = stack();
@@ -26,18 +30,31 @@ fn planned(title: &str, ts_ms: u64) -> Handoff {
     )
     .unwrap();
     Handoff {
-        role: "web_anon".into(),
-        claims: r#"{"role":"web_anon"}"#.into(),
-        method: "GET".into(),
-        path: "/films".into(),
-        headers: "{}".into(),
-        schema: "api".into(),
-        read_only: true,
         ts_ms,
         nonce: marker("nonce"),
-        ..Handoff::default()
+        kind: Kind::Query(Box::new(Query {
+            main: st,
+            explain: None,
+            identity: Identity {
+                role: "web_anon".into(),
+                claims: r#"{"role":"web_anon"}"#.into(),
+                authenticated: false,
+            },
+            context: Context {
+                method: "GET".into(),
+                path: "/films".into(),
+                headers: "{}".into(),
+                cookies: "{}".into(),
+            },
+            tx: Transaction {
+                schema: "api".into(),
+                read_only: true,
+                ..Transaction::default()
+            },
+            body: None,
+            shape: ResponseShape::default(),
+        })),
     }
-    .with_statement(st)
 }
 
 fn now_ms() -> u64 {

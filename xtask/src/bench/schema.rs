@@ -30,11 +30,9 @@ fn schema_document_bytes(stack: &Stack) -> Result<usize> {
         .duration_since(std::time::UNIX_EPOCH)?
         .as_millis() as u64;
     let hand = Handoff {
-        method: String::from("GET"),
-        path: handoff::SCHEMA_PATH.to_string(),
         ts_ms: now,
         nonce: crate::random_hex(8)?,
-        ..Handoff::default()
+        kind: handoff::Kind::SchemaFetch,
     };
     let (doc, sig) = handoff::sign(
         &handoff::HandoffKey::derive(stack.handoff_key.as_bytes()),
