@@ -195,14 +195,17 @@ fn plan_handoff(state: &FilterState, req: &Incoming<'_>) -> Result<Decision, Api
         Plan::Write(write) => write_handoff(state, write),
         Plan::Call(call) => call_handoff(state, call),
         Plan::Options { allow } => {
+            let mut headers = vec![("allow", allow.clone())];
+            // PostgREST's `*` on OPTIONS, within `server-cors-allowed-origins` (see there).
+            headers.extend(crate::cors::info_headers(
+                req.headers,
+                &state.settings.server_cors_allowed_origins,
+            ));
             return Ok(Decision::Respond {
                 status: 200,
-                headers: vec![
-                    ("allow", allow.clone()),
-                    ("access-control-allow-origin", String::from("*")),
-                ],
+                headers,
                 body: String::new(),
-            })
+            });
         }
     };
     let handoff = Handoff {
