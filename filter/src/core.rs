@@ -114,6 +114,8 @@ pub struct Pending {
     context: Context,
     remove: Vec<String>,
     cors: Vec<(&'static str, String)>,
+    /// CORS headers of an OPTIONS answer (see [`crate::cors::info_headers`]).
+    options_cors: Vec<(&'static str, String)>,
     nonce: String,
 }
 
@@ -225,13 +227,16 @@ fn start(
         },
         remove: removable_headers(req.headers),
         cors,
+        options_cors: crate::cors::info_headers(
+            req.headers,
+            &state.settings.server_cors_allowed_origins,
+        ),
         nonce: req.nonce.clone(),
     };
     match (pending.parsed.needs_body(), req.body) {
-        (Some(format), Body::Pending) => Ok(Decision::NeedBody(Box::new(Pending {
-            format,
-            ..pending
-        }))),
+        (Some(format), Body::Pending) => {
+            Ok(Decision::NeedBody(Box::new(Pending { format, ..pending })))
+        }
         (Some(_), Body::Absent) => finish_with_body(state, pending, BodyRead::Absent, req.now_ms),
         (None, _) => finish(state, pending, req.now_ms),
     }
@@ -268,17 +273,18 @@ fn finish(state: &FilterState, pending: Pending, now_ms: u64) -> Result<Decision
         context,
         remove,
         nonce,
+        options_cors,
         ..
     } = pending;
     let method = context.method.clone();
     let (plan, statements) = sql_engine::build_parsed(parsed.request, cache, &state.settings)?;
     if let Plan::Options { allow } = &plan {
+        let mut headers = vec![("allow", allow.clone())];
+        // PostgREST's `*` on OPTIONS, within `server-cors-allowed-origins` (see there).
+        headers.extend(options_cors);
         return Ok(Decision::Respond {
             status: 200,
-            headers: vec![
-                ("allow", allow.clone()),
-                ("access-control-allow-origin", String::from("*")),
-            ],
+            headers,
             body: String::new(),
         });
     }
@@ -502,11 +508,7 @@ mod tests {
         let Decision::Forward { set, .. } = d else {
             unreachable!("{d:?}")
         };
-        let value = |name: &str| {
-            set.iter()
-                .find(|(k, _)| *k == name)
-                .map(|(_, v)| v.clone())
-        };
+        let value = |name: &str| set.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
         let doc = value(handoff::HANDOFF_HEADER).unwrap_or_default();
         let h = handoff::verify(
             &handoff::HandoffKey::derive(KEY.as_bytes()),
@@ -526,7 +528,11 @@ mod tests {
         };
         assert_eq!(ts_ms, later);
         assert_eq!(q.context.method, "POST");
-        assert!(q.main.sql.starts_with("WITH pgrst_payload"), "{}", q.main.sql);
+        assert!(
+            q.main.sql.starts_with("WITH pgrst_payload"),
+            "{}",
+            q.main.sql
+        );
         assert_eq!(
             q.body.and_then(|b| b.keys),
             Some(vec!["id".to_string()]),

@@ -1,7 +1,11 @@
 //! CORS, as PostgREST's policy (wai-cors): any origin unless `server-cors-allowed-origins` lists
 //! them; preflights are answered by the filter; other responses to a request with `Origin`
 //! carry `Access-Control-Allow-Origin` and the exposed headers. A request whose origin is not
-//! allowed goes on without CORS headers (PostgREST ignores CORS failures).
+//! allowed goes on without CORS headers (PostgREST ignores CORS failures): a preflight from
+//! such an origin is answered as a plain `OPTIONS` (see [`info_headers`]).
+//!
+//! A listed origin is echoed with `Access-Control-Allow-Credentials: true`; `*` never comes
+//! with credentials, which browsers reject (Fetch standard, CORS check).
 
 /// Response headers with fixed names.
 pub type Headers = Vec<(&'static str, String)>;
@@ -59,6 +63,24 @@ pub fn preflight(
     Some(out)
 }
 
+/// `Access-Control-Allow-Origin` on the answer to a plain `OPTIONS` (not a preflight, or a
+/// preflight from an origin that is not allowed).
+///
+/// PostgREST's `respondInfo` always sets `*` here. The reason: wai-cors treats every `OPTIONS`
+/// as a preflight and, ignoring failures, hands one without `Access-Control-Request-Method`
+/// (a page's own `OPTIONS` request, sent after its preflight) to the app with no CORS headers;
+/// the app's `*` keeps that answer readable from other origins. pgmesh keeps the `*` where the
+/// policy allows any origin (no allow-list) or where no `Origin` was sent (not a CORS
+/// request; `*` without credentials cannot leak anything). With an allow-list, a request with
+/// `Origin` follows it like every other response: a listed origin is echoed with credentials,
+/// any other origin gets no CORS headers, so an allow-list is not undone by `OPTIONS`.
+pub fn info_headers(headers: &[(String, String)], allowed: &[String]) -> Headers {
+    if header(headers, "origin").is_none() {
+        return vec![("access-control-allow-origin", String::from("*"))];
+    }
+    allow_origin(headers, allowed).unwrap_or_default()
+}
+
 /// The headers every other response to a request with an allowed `Origin` carries.
 pub fn response_headers(headers: &[(String, String)], allowed: &[String]) -> Headers {
     match allow_origin(headers, allowed) {
@@ -104,5 +126,52 @@ mod tests {
         );
         assert!(response_headers(&h(&[("origin", "https://evil.example")]), &listed).is_empty());
         assert!(response_headers(&h(&[]), &[]).is_empty());
+    }
+
+    const ALLOW_ORIGIN: &str = "access-control-allow-origin";
+    const CREDENTIALS: &str = "access-control-allow-credentials";
+
+    fn get<'a>(headers: &'a Headers, name: &str) -> Option<&'a str> {
+        headers
+            .iter()
+            .find(|(k, _)| *k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    fn preflight_from(origin: &str) -> Vec<(String, String)> {
+        h(&[("origin", origin), ("access-control-request-method", "GET")])
+    }
+
+    #[test]
+    fn preflight_from_a_listed_origin_echoes_it_with_credentials() {
+        let listed = vec![String::from("https://good.example")];
+        let p = preflight("OPTIONS", &preflight_from("https://good.example"), &listed)
+            .unwrap_or_default();
+        assert_eq!(get(&p, ALLOW_ORIGIN), Some("https://good.example"));
+        assert_eq!(get(&p, CREDENTIALS), Some("true"));
+    }
+
+    #[test]
+    fn preflight_from_an_unlisted_origin_is_not_answered_as_one() {
+        let listed = vec![String::from("https://good.example")];
+        let evil = preflight_from("https://evil.example");
+        assert_eq!(preflight("OPTIONS", &evil, &listed), None);
+        // It is answered as a plain OPTIONS: no CORS headers at all.
+        assert!(info_headers(&evil, &listed).is_empty());
+    }
+
+    #[test]
+    fn plain_options_follows_the_allow_list() {
+        let listed = vec![String::from("https://good.example")];
+        let good = h(&[("origin", "https://good.example")]);
+        let info = info_headers(&good, &listed);
+        assert_eq!(get(&info, ALLOW_ORIGIN), Some("https://good.example"));
+        assert_eq!(get(&info, CREDENTIALS), Some("true"));
+        assert!(info_headers(&h(&[("origin", "https://evil.example")]), &listed).is_empty());
+        // PostgREST's `*`: with any origin allowed, or with no Origin (not a CORS request).
+        for (headers, allowed) in [(&good, &[][..]), (&h(&[]), &listed[..])] {
+            let info = info_headers(headers, allowed);
+            assert_eq!(info, vec![(ALLOW_ORIGIN, String::from("*"))]);
+        }
     }
 }

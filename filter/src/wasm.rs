@@ -1,5 +1,7 @@
-//! The thin proxy-wasm adapter: configuration and schema-cache fetches in the root context,
-//! one decision per request in the HTTP context.
+//! The proxy-wasm adapter: it only turns host calls into calls of [`crate::core`] (one
+//! decision per request, in the HTTP context) and [`crate::schema_sync`] (configuration and
+//! schema-cache fetches, in the root context), and applies what they return. The `.wasm`
+//! modules under `filter/variants/` start it with [`start`].
 //!
 //! proxy-wasm 0.2.5 panics inside its host-call wrappers on host statuses it does not expect
 //! (and on header values that are not UTF-8 when read as `String`). So every host call here is
@@ -8,27 +10,64 @@
 
 use std::cell::{Cell, RefCell};
 use std::rc::Rc;
+use std::sync::OnceLock;
 use std::time::{Duration, UNIX_EPOCH};
 
 use proxy_wasm::hostcalls;
 use proxy_wasm::traits::{Context, HttpContext, RootContext};
-use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType};
+use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use sql_engine::api_request::payload::BodyReader;
-use sql_engine::handoff::{self, Handoff};
-use sql_engine::schema_cache::SchemaCache;
 
-use crate::core::{decide, Body, Decision, FilterState, Incoming};
+use crate::core::{decide, resume, Body, BodyRead, Decision, FilterState, Incoming, Pending};
+use crate::schema_sync::{self, Answer, Entry, Event, SchemaSync, SharedData, SharedError};
 
-proxy_wasm::main! {{
+/// What a build of the filter may change in the adapter. The shipped module runs with
+/// [`Hooks::SHIPPED`]; test and benchmark builds are separate crates that pass their own.
+#[derive(Debug, Clone, Copy)]
+pub struct Hooks {
+    /// Named in the start-up log line, so that a log tells which build runs.
+    pub name: &'static str,
+    /// `false`: requests pass untouched, their headers not even read (the cost of a wasm
+    /// filter that does nothing).
+    pub handle_requests: bool,
+    /// Sees every request's headers before the decision.
+    pub inspect_headers: fn(&[(String, String)]),
+    /// `Some(status)`: a planned request is answered with this status and an empty body
+    /// instead of being forwarded (the filter's own cost, without the sidecar's).
+    pub answer_planned: Option<u16>,
+}
+
+impl Hooks {
+    pub const SHIPPED: Hooks = Hooks {
+        name: "shipped",
+        handle_requests: true,
+        inspect_headers: |_| {},
+        answer_planned: None,
+    };
+}
+
+/// The hooks of this VM, set once by [`start`]; `NewRootContext` is a plain `fn`, so they
+/// cannot travel in a closure.
+static HOOKS: OnceLock<Hooks> = OnceLock::new();
+
+/// The module's entry point: call it from `proxy_wasm::main!`.
+pub fn start(hooks: Hooks) {
     proxy_wasm::set_log_level(LogLevel::Info);
+    // `panic = "abort"` ends the VM on a panic; the hook leaves the reason in Envoy's log.
     std::panic::set_hook(Box::new(|info| {
-        let _ = hostcalls::log(LogLevel::Critical, &format!("pgmesh filter panicked: {info}"));
+        let _ = hostcalls::log(
+            LogLevel::Critical,
+            &format!("pgmesh filter panicked: {info}"),
+        );
     }));
-    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> { Box::new(Root::new(context_id)) });
-}}
+    let _ = HOOKS.set(hooks);
+    proxy_wasm::set_root_context(|context_id| -> Box<dyn RootContext> {
+        let hooks = HOOKS.get().copied().unwrap_or(Hooks::SHIPPED);
+        Box::new(Root::new(context_id, hooks))
+    });
+}
 
 const TICK: Duration = Duration::from_millis(200);
-const FETCH_TIMEOUT: Duration = Duration::from_secs(5);
 
 fn log(level: LogLevel, msg: &str) {
     let _ = hostcalls::log(level, msg);
@@ -79,49 +118,52 @@ impl Nonces {
 
 type Shared = Rc<RefCell<Option<FilterState>>>;
 
-/// Shared data (one copy per Envoy, seen by every VM): the schema document, its version, and
-/// the lease of the VM that fetches it.
-const SCHEMA_KEY: &str = "pgmesh.schema";
-const VERSION_KEY: &str = "pgmesh.schema.version";
-const LEADER_KEY: &str = "pgmesh.schema.leader";
+/// The host's shared data (one store per Envoy, seen by every VM).
+struct HostShared;
+
+impl SharedData for HostShared {
+    fn get(&self, key: &str) -> Result<Entry, SharedError> {
+        hostcalls::get_shared_data(key)
+            .map(|(value, cas)| Entry { value, cas })
+            .map_err(|_| SharedError::Unavailable)
+    }
+
+    fn set(&mut self, key: &str, value: &[u8], cas: Option<u32>) -> Result<(), SharedError> {
+        hostcalls::set_shared_data(key, Some(value), cas).map_err(|status| match status {
+            Status::CasMismatch => SharedError::CasMismatch,
+            _ => SharedError::Unavailable,
+        })
+    }
+}
 
 struct Root {
     state: Shared,
     nonces: Rc<Nonces>,
-    fetch_in_flight: Option<u32>,
-    last_fetch_ms: u64,
-    /// The version of the schema document this VM has adopted.
-    adopted: Option<String>,
+    sync: SchemaSync,
+    hooks: Hooks,
 }
 
 impl Root {
-    fn new(context_id: u32) -> Self {
+    fn new(context_id: u32, hooks: Hooks) -> Self {
+        let nonces = Nonces::new(context_id);
         Root {
             state: Rc::new(RefCell::new(None)),
-            nonces: Rc::new(Nonces::new(context_id)),
-            fetch_in_flight: None,
-            last_fetch_ms: 0,
-            adopted: None,
+            sync: SchemaSync::new(nonces.seed.clone()),
+            nonces: Rc::new(nonces),
+            hooks,
         }
     }
 
-    /// Takes the document another VM (or this one) published, when its version is new here.
     fn adopt_shared(&mut self) {
-        let Ok((Some(version), _)) = hostcalls::get_shared_data(VERSION_KEY) else {
-            return;
-        };
-        if self.adopted.as_deref().map(str::as_bytes) == Some(version.as_slice()) {
-            return;
+        if let Some(event) = self.sync.adopt(&HostShared) {
+            self.apply(event);
         }
-        let Ok((Some(document), _)) = hostcalls::get_shared_data(SCHEMA_KEY) else {
-            return;
-        };
-        // Remember the version key's value, even if a concurrent publish left the document one
-        // version ahead: the next change of the key brings both in line, and nothing is parsed
-        // again on every tick in between.
-        self.adopted = Some(String::from_utf8_lossy(&version).into_owned());
-        match SchemaCache::from_json(&document) {
-            Ok(cache) => {
+    }
+
+    /// Acts on what the schema sync reports: installs an adopted cache, logs the rest.
+    fn apply(&self, event: Event) {
+        match event {
+            Event::Adopted(cache) => {
                 if let Ok(mut state) = self.state.try_borrow_mut() {
                     if let Some(state) = state.as_mut() {
                         log(
@@ -132,59 +174,24 @@ impl Root {
                                 cache.tables.len()
                             ),
                         );
-                        state.schema = Some(Rc::new(cache));
+                        state.schema = Some(Rc::from(cache));
                     }
                 }
             }
-            Err(e) => log(
+            Event::SharedInvalid(e) => log(
                 LogLevel::Error,
                 &format!(
                     "pgmesh: shared schema cache document is invalid, keeping the old one: {e}"
                 ),
             ),
-        }
-    }
-
-    /// One VM per Envoy fetches: it holds a lease in shared data, renewed on each fetch and
-    /// taken over by another VM when it lapses (a VM that crashed or went away).
-    fn take_lead(&self, now: u64, lease_ms: u64) -> bool {
-        let me = self.nonces.seed.as_str();
-        let Ok((value, cas)) = hostcalls::get_shared_data(LEADER_KEY) else {
-            return false;
-        };
-        let text = value.map(|v| String::from_utf8_lossy(&v).into_owned());
-        let (holder, expiry) = text
-            .as_deref()
-            .and_then(|t| t.split_once('|'))
-            .map(|(h, e)| (h.to_string(), e.parse::<u64>().unwrap_or(0)))
-            .unwrap_or_default();
-        if !holder.is_empty() && holder != me && expiry > now {
-            return false;
-        }
-        let lease = format!("{me}|{}", now + lease_ms);
-        hostcalls::set_shared_data(LEADER_KEY, Some(lease.as_bytes()), cas).is_ok()
-    }
-
-    /// Publishes a fetched document for every VM, document first, then its version.
-    fn publish(&mut self, document: &[u8]) {
-        match SchemaCache::from_json(document) {
-            Ok(cache) => {
-                let published = hostcalls::set_shared_data(SCHEMA_KEY, Some(document), None)
-                    .and_then(|()| {
-                        hostcalls::set_shared_data(
-                            VERSION_KEY,
-                            Some(cache.version.as_bytes()),
-                            None,
-                        )
-                    });
-                if published.is_err() {
-                    log(LogLevel::Error, "pgmesh: cannot publish the schema cache");
-                }
-                self.adopt_shared();
-            }
-            Err(e) => log(
+            Event::FetchedInvalid(e) => log(
                 LogLevel::Error,
                 &format!("pgmesh: schema cache document is invalid, keeping the old one: {e}"),
+            ),
+            Event::PublishFailed => log(LogLevel::Error, "pgmesh: cannot publish the schema cache"),
+            Event::FetchFailed(why) => log(
+                LogLevel::Warn,
+                &format!("pgmesh: schema cache fetch failed ({why}); keeping the old cache"),
             ),
         }
     }
@@ -198,35 +205,36 @@ impl Context for Root {
         body_size: usize,
         _num_trailers: usize,
     ) {
-        if self.fetch_in_flight != Some(token_id) {
+        if !self.sync.is_answer(token_id) {
             return;
         }
-        self.fetch_in_flight = None;
         // A failed call arrives with no headers; reading them would be a host error.
-        if num_headers == 0 {
-            log(
-                LogLevel::Warn,
-                "pgmesh: schema cache fetch failed (no response)",
-            );
-            return;
-        }
-        let status = hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
-            .ok()
-            .flatten()
-            .unwrap_or_default();
-        match status.as_str() {
-            "200" => {
-                let body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
+        let status = if num_headers == 0 {
+            None
+        } else {
+            hostcalls::get_map_value(MapType::HttpCallResponseHeaders, ":status")
+                .ok()
+                .flatten()
+        };
+        let body;
+        let failed;
+        let answer = match status.as_deref() {
+            None => Answer::Failed("no response"),
+            Some("200") => {
+                body = hostcalls::get_buffer(BufferType::HttpCallResponseBody, 0, body_size)
                     .ok()
                     .flatten()
                     .unwrap_or_default();
-                self.publish(&body);
+                Answer::Document(&body)
             }
-            "304" => {}
-            other => log(
-                LogLevel::Warn,
-                &format!("pgmesh: schema cache fetch answered {other}; keeping the old cache"),
-            ),
+            Some("304") => Answer::NotModified,
+            Some(other) => {
+                failed = format!("answered {other}");
+                Answer::Failed(&failed)
+            }
+        };
+        for event in self.sync.answered(&mut HostShared, answer) {
+            self.apply(event);
         }
     }
 }
@@ -235,7 +243,11 @@ impl RootContext for Root {
     fn on_vm_start(&mut self, _: usize) -> bool {
         log(
             LogLevel::Info,
-            concat!("pgmesh filter ", env!("CARGO_PKG_VERSION"), " starting"),
+            &format!(
+                "pgmesh filter {} ({}) starting",
+                env!("CARGO_PKG_VERSION"),
+                self.hooks.name
+            ),
         );
         true
     }
@@ -253,7 +265,7 @@ impl RootContext for Root {
                     *slot = Some(state);
                 }
                 // The new state has no schema yet: adopt the shared copy again.
-                self.adopted = None;
+                self.sync.forget_adopted();
                 // A VM created after the first load (another worker, or a reload after a
                 // crash) serves at once with the shared copy.
                 self.adopt_shared();
@@ -271,9 +283,6 @@ impl RootContext for Root {
 
     fn on_tick(&mut self) {
         self.adopt_shared();
-        if self.fetch_in_flight.is_some() {
-            return;
-        }
         let now = now_ms();
         let (poll_ms, handoff_key, cluster) = {
             let Ok(state) = self.state.try_borrow() else {
@@ -286,48 +295,25 @@ impl RootContext for Root {
                 state.settings.sidecar_cluster.clone(),
             )
         };
-        // Until a cache is in use, ask on every tick; then once per poll interval.
-        if self.adopted.is_some() && now.saturating_sub(self.last_fetch_ms) < poll_ms {
+        let Some(fetch) = self.sync.due(&mut HostShared, now, poll_ms) else {
             return;
-        }
-        // The lease outlives a fetch that takes until its timeout.
-        let lease_ms = poll_ms
-            .saturating_mul(3)
-            .max(FETCH_TIMEOUT.as_millis() as u64 + 1000);
-        if !self.take_lead(now, lease_ms) {
-            return;
-        }
-        let hand = Handoff {
-            method: String::from("GET"),
-            path: handoff::SCHEMA_PATH.to_string(),
-            ts_ms: now,
-            nonce: self.nonces.next(),
-            read_only: true,
-            ..Handoff::default()
         };
-        let Some((document, signature)) =
-            handoff::sign(&handoff_key, "GET", handoff::SCHEMA_PATH, &hand)
+        let Some(headers) =
+            schema_sync::fetch_headers(&handoff_key, now, self.nonces.next(), &fetch)
         else {
             return;
         };
-        let mut headers = vec![
-            (":method", "GET"),
-            (":path", handoff::SCHEMA_PATH),
-            (":authority", "pgmesh-sidecar"),
-            (handoff::HANDOFF_HEADER, document.as_str()),
-            (handoff::SIGNATURE_HEADER, signature.as_str()),
-        ];
-        let adopted = self.adopted.clone();
-        if let Some(v) = adopted.as_deref() {
-            headers.push(("if-none-match", v));
-        }
-        self.last_fetch_ms = now;
-        match hostcalls::dispatch_http_call(&cluster, headers, None, vec![], FETCH_TIMEOUT) {
-            Ok(token) => self.fetch_in_flight = Some(token),
-            Err(e) => log(
-                LogLevel::Warn,
-                &format!("pgmesh: cannot reach cluster {cluster}: {e:?}"),
-            ),
+        let headers: Vec<(&str, &str)> = headers.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let timeout = Duration::from_millis(schema_sync::FETCH_TIMEOUT_MS);
+        match hostcalls::dispatch_http_call(&cluster, headers, None, vec![], timeout) {
+            Ok(token) => self.sync.sent(now, Some(token)),
+            Err(e) => {
+                self.sync.sent(now, None);
+                log(
+                    LogLevel::Warn,
+                    &format!("pgmesh: cannot reach cluster {cluster}: {e:?}"),
+                );
+            }
         }
     }
 
@@ -335,6 +321,7 @@ impl RootContext for Root {
         Some(Box::new(Request {
             state: Rc::clone(&self.state),
             nonces: Rc::clone(&self.nonces),
+            hooks: self.hooks,
             held: None,
             response_headers: Vec::new(),
         }))
@@ -348,6 +335,7 @@ impl RootContext for Root {
 struct Request {
     state: Shared,
     nonces: Rc<Nonces>,
+    hooks: Hooks,
     /// The request headers, held while the start of the body is read.
     held: Option<Held>,
     /// Headers to add to the response from the sidecar (CORS).
@@ -383,7 +371,7 @@ impl Request {
 
 impl Request {
     /// Decides with what is known of the body, and applies the decision.
-    fn decide_and_apply(&mut self, headers: Vec<(String, String)>, body: Body<'_>) -> Action {
+    fn decide_and_apply(&mut self, headers: Vec<(String, String)>, body: Body) -> Action {
         let find = |name: &str| {
             headers
                 .iter()
@@ -411,33 +399,46 @@ impl Request {
                 },
             )
         };
+        self.apply(decision)
+    }
+
+    /// Plans a held request once its body's keys are known: authentication and parsing are
+    /// not repeated.
+    fn resume_and_apply(&mut self, pending: Box<Pending>, body: BodyRead<'_>) -> Action {
+        let decision = {
+            let Ok(state) = self.state.try_borrow() else {
+                return self.internal_error("filter state busy");
+            };
+            let Some(state) = state.as_ref() else {
+                return self.internal_error("filter not configured");
+            };
+            resume(state, *pending, body, now_ms())
+        };
+        self.apply(decision)
+    }
+
+    fn apply(&mut self, decision: Decision) -> Action {
+        if let (Decision::Forward { .. }, Some(status)) = (&decision, self.hooks.answer_planned) {
+            // The work is done; the result is kept from being optimised away.
+            std::hint::black_box(&decision);
+            return self.respond(status, &[], "");
+        }
         match decision {
             Decision::Respond {
                 status,
                 headers,
                 body,
             } => self.respond(status, &headers, &body),
-            Decision::NeedBody(format) => {
+            Decision::NeedBody(pending) => {
                 // Envoy holds the headers (allow_on_headers_stop_iteration) and buffers the
                 // body until the filter has read enough of it.
                 self.held = Some(Held {
-                    headers,
-                    reader: BodyReader::new(format),
+                    reader: BodyReader::new(pending.format),
+                    pending,
                     seen: 0,
                 });
                 Action::Pause
             }
-            #[cfg(feature = "bench-local")]
-            Decision::Forward {
-                remove,
-                set,
-                response,
-            } => {
-                // Benchmark build: the work is done; answer here instead of forwarding.
-                std::hint::black_box((remove, set, response));
-                self.respond(204, &[], "")
-            }
-            #[cfg(not(feature = "bench-local"))]
             Decision::Forward {
                 remove,
                 set,
@@ -464,8 +465,7 @@ impl Request {
 
 impl HttpContext for Request {
     fn on_http_request_headers(&mut self, _num_headers: usize, end_of_stream: bool) -> Action {
-        if cfg!(feature = "passthrough") {
-            // Benchmark build: the cost of a wasm filter that does nothing.
+        if !self.hooks.handle_requests {
             return Action::Continue;
         }
         // Header values may hold any byte Envoy lets through (obs-text); read them as bytes.
@@ -476,14 +476,7 @@ impl HttpContext for Request {
             .into_iter()
             .map(|(k, v)| (k, String::from_utf8_lossy(&v).into_owned()))
             .collect();
-        #[cfg(feature = "test-crash")]
-        if headers.iter().any(|(k, _)| k == "x-pgmesh-test-crash") {
-            // Only in the test build: proves that a crashed filter lets nothing through.
-            #[allow(clippy::panic)]
-            {
-                panic!("crash requested by test header");
-            }
-        }
+        (self.hooks.inspect_headers)(&headers);
         let body = if end_of_stream {
             Body::Absent
         } else {
@@ -511,7 +504,7 @@ impl HttpContext for Request {
             held.seen = body_size;
             match held.reader.feed(&chunk) {
                 Ok(Some(summary)) => {
-                    return self.decide_and_apply(held.headers, Body::Read(&summary))
+                    return self.resume_and_apply(held.pending, BodyRead::Read(&summary))
                 }
                 Ok(None) => {}
                 Err(e) => return self.respond_error(&e),
@@ -540,9 +533,10 @@ impl HttpContext for Request {
     }
 }
 
-/// A request whose headers wait while the start of its body is read.
+/// A request whose headers wait while the start of its body is read: authenticated and
+/// parsed, waiting for the keys.
 struct Held {
-    headers: Vec<(String, String)>,
+    pending: Box<Pending>,
     reader: BodyReader,
     /// Bytes of the body already read.
     seen: usize,
@@ -557,10 +551,10 @@ impl Request {
     /// The whole body has arrived without settling the decision.
     fn body_ended(&mut self, held: Held) -> Action {
         if held.reader.is_blank() {
-            return self.decide_and_apply(held.headers, Body::Absent);
+            return self.resume_and_apply(held.pending, BodyRead::Absent);
         }
         match held.reader.finish() {
-            Ok(summary) => self.decide_and_apply(held.headers, Body::Read(&summary)),
+            Ok(summary) => self.resume_and_apply(held.pending, BodyRead::Read(&summary)),
             Err(e) => self.respond_error(&e),
         }
     }

@@ -598,13 +598,12 @@ fn number(text: Option<&str>) -> Result<Option<i64>, ApiError> {
 /// A called function's hoisted `default_transaction_isolation`, as SQL; READ COMMITTED
 /// otherwise (PostgreSQL validated the value when the function was defined).
 fn isolation_level(h: &Query) -> &'static str {
-    let hoisted = h
-        .tx
-        .hoisted
-        .iter()
-        .rev()
-        .find(|(name, _)| name == "default_transaction_isolation")
-        .map(|(_, v)| v.trim().to_ascii_lowercase());
+    let hoisted =
+        h.tx.hoisted
+            .iter()
+            .rev()
+            .find(|(name, _)| name == "default_transaction_isolation")
+            .map(|(_, v)| v.trim().to_ascii_lowercase());
     match hoisted.as_deref() {
         Some("serializable") => "SERIALIZABLE",
         Some("repeatable read") => "REPEATABLE READ",

@@ -325,7 +325,14 @@ mod tests {
         );
         let (doc, sig) = sign(&key(), "GET", SCHEMA_PATH, &fetch).unwrap_or_default();
         assert_eq!(
-            verify(&key(), "GET", SCHEMA_PATH, Some(&doc), Some(&sig), 1_000_000),
+            verify(
+                &key(),
+                "GET",
+                SCHEMA_PATH,
+                Some(&doc),
+                Some(&sig),
+                1_000_000
+            ),
             Ok(fetch)
         );
     }

@@ -122,7 +122,7 @@ fn envoy_version(bin: &Path) -> Option<String> {
 /// Where the built artifacts are.
 pub struct Artifacts {
     pub wasm: PathBuf,
-    /// The same filter built with the `test-crash` feature (tests only).
+    /// The filter's crash variant (tests only).
     pub wasm_crash: Option<PathBuf>,
     pub sidecar: PathBuf,
 }
@@ -133,42 +133,90 @@ fn cargo() -> Command {
     c
 }
 
-/// Builds the filter (the `wasm` profile, wasm32-wasip1) with `features` and keeps it as
-/// `target/pgmesh-wasm/<name>`. Every variant builds to the same output path, so each is copied
-/// away before the next.
-pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
+/// The builds of the filter: each a tiny crate under `filter/variants/` that starts the
+/// filter with its own hooks; only `Shipped` is what Envoy loads in production.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FilterModule {
+    Shipped,
+    /// Panics on a request with `x-pgmesh-test-crash` (the fail-closed tests).
+    Crash,
+    /// Does all the work, then answers 204 instead of forwarding (`cargo xtask bench`).
+    BenchLocal,
+    /// Lets every request pass untouched (`cargo xtask bench`).
+    Passthrough,
+}
+
+impl FilterModule {
+    fn package(self) -> &'static str {
+        match self {
+            FilterModule::Shipped => "pgmesh-filter-shipped",
+            FilterModule::Crash => "pgmesh-filter-crash",
+            FilterModule::BenchLocal => "pgmesh-filter-bench-local",
+            FilterModule::Passthrough => "pgmesh-filter-passthrough",
+        }
+    }
+
+    /// The build that the filter's former Cargo feature of this name made.
+    fn from_feature(feature: &str) -> Option<Self> {
+        match feature {
+            "test-crash" => Some(FilterModule::Crash),
+            "bench-local" => Some(FilterModule::BenchLocal),
+            "passthrough" => Some(FilterModule::Passthrough),
+            _ => None,
+        }
+    }
+}
+
+/// Builds filter modules (the `wasm` profile, wasm32-wasip1) in one cargo run and keeps each as
+/// `target/pgmesh-wasm/<name>`.
+pub fn build_modules(modules: &[(FilterModule, &str)]) -> Result<Vec<PathBuf>> {
     let target = root().join("target");
     let keep = target.join("pgmesh-wasm");
     std::fs::create_dir_all(&keep)?;
     let mut c = cargo();
-    c.args([
-        "build",
-        "--profile",
-        "wasm",
-        "--target",
-        "wasm32-wasip1",
-        "-p",
-        "pgmesh-filter",
-    ])
-    .args(features);
+    c.args(["build", "--profile", "wasm", "--target", "wasm32-wasip1"]);
+    for (module, _) in modules {
+        c.args(["-p", module.package()]);
+    }
     run(&mut c)?;
-    let p = keep.join(name);
-    std::fs::copy(target.join("wasm32-wasip1/wasm/pgmesh_filter.wasm"), &p)?;
-    Ok(p)
+    let mut kept = Vec::new();
+    for (module, name) in modules {
+        let built = target
+            .join("wasm32-wasip1/wasm")
+            .join(format!("{}.wasm", module.package().replace('-', "_")));
+        let p = keep.join(name);
+        std::fs::copy(built, &p)?;
+        kept.push(p);
+    }
+    Ok(kept)
+}
+
+/// Builds one filter module named by the filter's former feature flags (`["--features",
+/// "bench-local"]`; none: the shipped module) and keeps it as `target/pgmesh-wasm/<name>`.
+/// Kept for callers written before the variants became crates.
+pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
+    let module = match features {
+        [] => FilterModule::Shipped,
+        ["--features", feature] => FilterModule::from_feature(feature)
+            .ok_or_else(|| format!("no filter module for the feature {feature:?}"))?,
+        other => return Err(format!("no filter module for {other:?}").into()),
+    };
+    build_modules(&[(module, name)])?
+        .pop()
+        .ok_or_else(|| "the filter module was not built".into())
 }
 
 /// Builds the filter (the `wasm` profile, wasm32-wasip1) and the sidecar.
 pub fn build(release_sidecar: bool, with_crash_variant: bool) -> Result<Artifacts> {
     let target = root().join("target");
-    let wasm_crash = if with_crash_variant {
-        Some(build_wasm(
-            &["--features", "test-crash"],
-            "pgmesh_filter_crash.wasm",
-        )?)
-    } else {
-        None
+    let mut modules = vec![(FilterModule::Shipped, "pgmesh_filter.wasm")];
+    if with_crash_variant {
+        modules.push((FilterModule::Crash, "pgmesh_filter_crash.wasm"));
+    }
+    let mut built = build_modules(&modules)?.into_iter();
+    let (Some(wasm), wasm_crash) = (built.next(), built.next()) else {
+        return Err("the filter module was not built".into());
     };
-    let wasm = build_wasm(&[], "pgmesh_filter.wasm")?;
     let mut sidecar = cargo();
     sidecar.args(["build", "-p", "pgmesh-sidecar"]);
     if release_sidecar {

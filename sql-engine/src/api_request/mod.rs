@@ -53,10 +53,10 @@ impl Parsed {
     /// name the arguments, which choose among overloads).
     pub fn needs_body(&self) -> Option<BodyFormat> {
         match &self.request {
-            ApiRequest::Write(w) => (w.mutation != Mutation::Delete
-                && w.columns.is_none()
-                && w.payload.is_none())
-            .then_some(w.body_format),
+            ApiRequest::Write(w) => {
+                (w.mutation != Mutation::Delete && w.columns.is_none() && w.payload.is_none())
+                    .then_some(w.body_format)
+            }
             ApiRequest::Call(CallRequest {
                 body: Some((format, None)),
                 ..

@@ -92,7 +92,6 @@ pub struct ResponseShape {
     pub max_affected: Option<u64>,
 }
 
-
 impl ResponseShape {
     /// The shape of a plan's answer; `None` for OPTIONS, which the filter answers itself.
     /// `query` is the decoded query string (a read's `Content-Location`).

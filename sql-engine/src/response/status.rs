@@ -1,10 +1,10 @@
 //! Response shaping that PostgreSQL can steer: the `response.status` and `response.headers`
 //! settings a function or the pre-request hook may set.
 
+use super::shape::{ResponseShape, WriteShape};
 use crate::api_request::preferences::Count;
 use crate::api_request::Mutation;
 use crate::error::ApiError;
-use super::shape::{ResponseShape, WriteShape};
 
 /// What the main statement (and the count's EXPLAIN) returned.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,7 +137,10 @@ pub fn write_response(
                         location.push(if i == 0 { '?' } else { '&' });
                         crate::urlencoded::encode(k, &mut location);
                         location.push('=');
-                        crate::urlencoded::encode(&format!("eq.{}", v.unwrap_or_default()), &mut location);
+                        crate::urlencoded::encode(
+                            &format!("eq.{}", v.unwrap_or_default()),
+                            &mut location,
+                        );
                     }
                     headers.push(("location", location));
                 }

@@ -762,3 +762,55 @@ fn cors_preflight_and_responses_follow_postgrest_policy() {
         None
     );
 }
+
+#[test]
+fn options_follows_the_cors_allow_list() {
+    // REDESIGN §7.1.3: OPTIONS used to answer `*` whatever the allow-list, and `*` with
+    // credentials to a listed origin, which browsers reject.
+    let s = stack_for_config(
+        "server-cors-allowed-origins = \"https://good.example\"\n",
+        wasm(),
+        "FAIL_RELOAD",
+        1,
+    );
+    let options = |origin: &str, preflight: bool| {
+        let mut headers = vec![("Origin", origin)];
+        if preflight {
+            headers.push(("Access-Control-Request-Method", "POST"));
+        }
+        let r = http::request(&s.api, "OPTIONS", "/tasks", &headers).unwrap();
+        assert_eq!(r.status, 200, "{origin} {preflight}: {r:?}");
+        r
+    };
+    for preflight in [true, false] {
+        let evil = options("https://evil.example", preflight);
+        assert_eq!(evil.header("access-control-allow-origin"), None, "{evil:?}");
+        assert_eq!(
+            evil.header("access-control-allow-credentials"),
+            None,
+            "{evil:?}"
+        );
+        let good = options("https://good.example", preflight);
+        assert_eq!(
+            good.header("access-control-allow-origin"),
+            Some("https://good.example"),
+            "{good:?}"
+        );
+        assert_eq!(
+            good.header("access-control-allow-credentials"),
+            Some("true"),
+            "{good:?}"
+        );
+    }
+    let pre = options("https://good.example", true);
+    assert_eq!(
+        pre.header("access-control-allow-methods"),
+        Some("GET, POST, PATCH, PUT, DELETE, OPTIONS")
+    );
+    // Not a preflight: the methods of the relation, as without CORS.
+    let plain = options("https://good.example", false);
+    assert_eq!(
+        plain.header("allow"),
+        Some("OPTIONS,GET,HEAD,POST,PUT,PATCH,DELETE")
+    );
+}
