@@ -178,11 +178,13 @@ impl AggregateFunction {
 
     /// The URL name, which is also the output key and the SQL function.
     pub fn name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(f, _)| *f == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("count")
+        match self {
+            AggregateFunction::Sum => "sum",
+            AggregateFunction::Avg => "avg",
+            AggregateFunction::Min => "min",
+            AggregateFunction::Max => "max",
+            AggregateFunction::Count => "count",
+        }
     }
 }
 
@@ -287,11 +289,27 @@ impl Operator {
     }
 
     pub fn url_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(op, _)| *op == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("eq")
+        match self {
+            Operator::Eq => "eq",
+            Operator::Neq => "neq",
+            Operator::Gt => "gt",
+            Operator::Gte => "gte",
+            Operator::Lt => "lt",
+            Operator::Lte => "lte",
+            Operator::Like => "like",
+            Operator::Ilike => "ilike",
+            Operator::Match => "match",
+            Operator::Imatch => "imatch",
+            Operator::IsDistinct => "isdistinct",
+            Operator::Cs => "cs",
+            Operator::Cd => "cd",
+            Operator::Ov => "ov",
+            Operator::Sl => "sl",
+            Operator::Sr => "sr",
+            Operator::Nxr => "nxr",
+            Operator::Nxl => "nxl",
+            Operator::Adj => "adj",
+        }
     }
 
     /// The SQL operator.
@@ -344,11 +362,12 @@ impl FtsOperator {
     ];
 
     pub fn url_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(op, _)| *op == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("fts")
+        match self {
+            FtsOperator::Fts => "fts",
+            FtsOperator::Plain => "plfts",
+            FtsOperator::Phrase => "phfts",
+            FtsOperator::Websearch => "wfts",
+        }
     }
 
     /// The PostgreSQL function building the query.
@@ -381,11 +400,13 @@ impl IsValue {
     ];
 
     pub fn url_name(self) -> &'static str {
-        Self::ALL
-            .iter()
-            .find(|(v, _)| *v == self)
-            .map(|(_, n)| *n)
-            .unwrap_or("null")
+        match self {
+            IsValue::Null => "null",
+            IsValue::NotNull => "not_null",
+            IsValue::True => "true",
+            IsValue::False => "false",
+            IsValue::Unknown => "unknown",
+        }
     }
 
     /// The SQL keyword(s) after `IS`; never a parameter, always from this fixed list.
@@ -665,4 +686,25 @@ pub fn comma_list<T: fmt::Display>(items: &[T]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn url_names_agree_with_the_grammar_tables() {
+        for (f, name) in AggregateFunction::ALL {
+            assert_eq!(f.name(), name);
+        }
+        for (op, name) in Operator::ALL {
+            assert_eq!(op.url_name(), name);
+        }
+        for (op, name) in FtsOperator::ALL {
+            assert_eq!(op.url_name(), name);
+        }
+        for (v, name) in IsValue::ALL {
+            assert_eq!(v.url_name(), name);
+        }
+    }
 }
