@@ -76,7 +76,7 @@ impl App {
                 self.db.retire_all();
                 if changed {
                     tracing::info!(
-                        target: crate::LIFECYCLE,
+                        target: crate::logging::LIFECYCLE,
                         "schema cache {} loaded ({} relations, {} foreign keys) in {} ms",
                         cache.version,
                         cache.tables.len(),
@@ -91,7 +91,7 @@ impl App {
             }
             Err(e) => {
                 tracing::error!(
-                    target: crate::LIFECYCLE,
+                    target: crate::logging::LIFECYCLE,
                     "schema cache load failed, keeping the old one: {e}"
                 );
                 false

@@ -26,7 +26,7 @@ pub async fn listen(app: Arc<App>, channel: String) {
             Ok(()) => delay = Duration::from_millis(200),
             Err(e) => {
                 tracing::error!(
-                    target: crate::LIFECYCLE,
+                    target: crate::logging::LIFECYCLE,
                     "listener on '{channel}' lost ({e}); retrying"
                 );
                 tokio::time::sleep(delay).await;
@@ -60,7 +60,7 @@ async fn listen_once(app: &Arc<App>, channel: &str) -> Result<(), Error> {
     });
     let listen = format!("LISTEN {}", sql_engine::sql::quote_ident(channel));
     client.batch_execute(&listen).await.map_err(Error::Listen)?;
-    tracing::info!(target: crate::LIFECYCLE, "listening for reloads on '{channel}'");
+    tracing::info!(target: crate::logging::LIFECYCLE, "listening for reloads on '{channel}'");
     // The cache may have changed while no listener was up.
     let _ = app.reload_schema().await;
     while let Some(payload) = rx.recv().await {

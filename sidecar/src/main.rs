@@ -14,6 +14,7 @@ mod guard;
 mod http;
 mod introspect;
 mod listener;
+mod logging;
 
 use std::net::SocketAddr;
 use std::process::ExitCode;
@@ -21,12 +22,6 @@ use std::sync::Arc;
 
 use hyper::service::service_fn;
 use tokio::net::TcpListener;
-use tracing_subscriber::filter::{LevelFilter, Targets};
-use tracing_subscriber::layer::SubscriberExt;
-use tracing_subscriber::util::SubscriberInitExt;
-use tracing_subscriber::Layer;
-
-use pgmesh_config::LogLevel;
 
 use crate::app::App;
 use crate::error::Error;
@@ -83,36 +78,6 @@ fn parse_args() -> Result<Args, String> {
     })
 }
 
-/// The target of the server's own diagnostics (start, schema cache loads, the listener, config
-/// warnings): printed whatever `log-level` says, as PostgREST prints its diagnostics.
-pub const LIFECYCLE: &str = "pgmesh_sidecar::lifecycle";
-
-/// `log-level` as tracing's level for everything but the server's diagnostics, as PostgREST
-/// logs requests: `crit` none, `error` those answered 5xx, `warn` 4xx too, `info` all, `debug`
-/// more. (The one place that reads `log-level`.)
-fn log_level_filter(log_level: LogLevel) -> LevelFilter {
-    match log_level {
-        LogLevel::Crit => LevelFilter::OFF,
-        LogLevel::Error => LevelFilter::ERROR,
-        LogLevel::Warn => LevelFilter::WARN,
-        LogLevel::Info => LevelFilter::INFO,
-        LogLevel::Debug => LevelFilter::DEBUG,
-    }
-}
-
-/// Logs to stderr, without colours (it is usually a file), filtered by `log-level`.
-fn init_logging(log_level: LogLevel) {
-    let filter = Targets::new()
-        .with_target(LIFECYCLE, LevelFilter::TRACE)
-        .with_default(log_level_filter(log_level));
-    let layer = tracing_subscriber::fmt::layer()
-        .with_writer(std::io::stderr)
-        .with_ansi(false)
-        .with_target(false)
-        .with_filter(filter);
-    let _ = tracing_subscriber::registry().with(layer).try_init();
-}
-
 fn run() -> Result<(), Error> {
     let args = parse_args().map_err(Error::Args)?;
     let text = match &args.config {
@@ -129,9 +94,9 @@ fn run() -> Result<(), Error> {
         .collect();
     let read_file = |p: &str| std::fs::read_to_string(p).map_err(|e| e.to_string());
     let config = pgmesh_config::load(text.as_deref(), &env, &read_file)?;
-    init_logging(config.log_level);
+    logging::init(config.log_level);
     if let Some(w) = config.unbuilt_warning() {
-        tracing::warn!(target: LIFECYCLE, "{w}");
+        tracing::warn!(target: logging::LIFECYCLE, "{w}");
     }
     let listen = match args.command {
         Command::Serve(listen) => listen,
@@ -169,7 +134,7 @@ async fn serve(
     if let Some(channel) = app.config.db_channel.clone() {
         tokio::spawn(listener::listen(Arc::clone(&app), channel));
     }
-    tracing::info!(target: LIFECYCLE, "listening on {listen}");
+    tracing::info!(target: logging::LIFECYCLE, "listening on {listen}");
     let service = service_fn(move |req| http::handle(Arc::clone(&app), req));
     http::serve(listener, service, shutdown()).await;
     Ok(())
@@ -191,19 +156,5 @@ fn main() -> ExitCode {
             eprintln!("pgmesh-sidecar: {e}");
             ExitCode::FAILURE
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn log_levels_map_as_postgrest_logs_requests() {
-        assert_eq!(log_level_filter(LogLevel::Crit), LevelFilter::OFF);
-        assert_eq!(log_level_filter(LogLevel::Error), LevelFilter::ERROR);
-        assert_eq!(log_level_filter(LogLevel::Warn), LevelFilter::WARN);
-        assert_eq!(log_level_filter(LogLevel::Info), LevelFilter::INFO);
-        assert_eq!(log_level_filter(LogLevel::Debug), LevelFilter::DEBUG);
     }
 }
