@@ -974,3 +974,166 @@ mod tree_and_path_tests {
         assert_eq!(o.as_deref(), Ok("data->>age.desc,arr->0"));
     }
 }
+
+/// One example per rule, success and failure, as PostgREST's doctests in
+/// `ApiRequest/QueryParams.hs` show them: the value and what is left, or where and why it stopped.
+#[cfg(test)]
+mod rule_tests {
+    use super::*;
+
+    fn rule<T: std::fmt::Debug>(
+        mut parser: impl FnMut(&str) -> PResult<'_, T>,
+        input: &str,
+    ) -> String {
+        match parser(input) {
+            Ok((rest, v)) => format!("{v:?} rest {rest:?}"),
+            Err(e) => match into_api_error("rule", input, e) {
+                ApiError::QueryParam { message, details } => {
+                    let column = message.rsplit("column ").next().unwrap_or_default();
+                    format!("column {} {details}", column.trim_end_matches(')'))
+                }
+                other => format!("{other:?}"),
+            },
+        }
+    }
+
+    /// Display instead of Debug, for the larger nodes.
+    fn shown<T: std::fmt::Display>(r: PResult<'_, T>) -> PResult<'_, String> {
+        r.map(|(rest, v)| (rest, v.to_string()))
+    }
+
+    #[test]
+    fn field_name_rule() {
+        insta::assert_snapshot!(rule(field_name, " full name ->x"), @r#""full name" rest "->x""#);
+        insta::assert_snapshot!(rule(field_name, r#""a\"b,c".d"#), @r#""a\"b,c" rest ".d""#);
+        insta::assert_snapshot!(rule(field_name, "->x"), @r#"column 1 unexpected "-" expecting field name (* or [a..z0..9_$])"#);
+        insta::assert_snapshot!(rule(field_name, r#""open"#), @r#"column 6 unexpected end of input expecting "\"""#);
+    }
+
+    #[test]
+    fn json_key_rule() {
+        insta::assert_snapshot!(rule(json_key, "-1->>x"), @r#"Index(-1) rest "->>x""#);
+        insta::assert_snapshot!(rule(json_key, "1a"), @r#"Key("1a") rest """#);
+        insta::assert_snapshot!(rule(json_key, ""), @"column 1 unexpected end of input expecting field name (* or [a..z0..9_$])");
+    }
+
+    #[test]
+    fn field_rule() {
+        insta::assert_snapshot!(rule(|i| shown(field(i)), "data->a->>0::int"), @r#""data->a->>0" rest "::int""#);
+        insta::assert_snapshot!(rule(field, "data->"), @"column 7 unexpected end of input expecting field name (* or [a..z0..9_$])");
+    }
+
+    #[test]
+    fn cast_rule() {
+        insta::assert_snapshot!(rule(cast, "::text.sum()"), @r#"Some("text") rest ".sum()""#);
+        insta::assert_snapshot!(rule(cast, ":x"), @r#"None rest ":x""#);
+        insta::assert_snapshot!(rule(cast, ":: text"), @r#"column 3 unexpected " " expecting type name (letters, digits or _)"#);
+    }
+
+    #[test]
+    fn select_item_rule() {
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), " n:full_name::text ,b"), @r#""n:full_name::text" rest ",b""#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "count()::int"), @r#""count()::int" rest """#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "a.b"), @r#"column 3 unexpected "b" expecting aggregate function (sum, avg, min, max, count)"#);
+    }
+
+    #[test]
+    fn embed_rule() {
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "d:directors!fk!inner(id,...roles(*))"), @r#""d:directors!fk!inner(id,...roles(*))" rest """#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "directors!inner"), @r#"column 16 unexpected end of input expecting "(""#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "directors(id"), @r#"column 13 unexpected end of input expecting "," or ")""#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, MAX_LOGIC_DEPTH)), "a(b)"), @r#"column 2 unexpected "(" expecting embeds nested at most 32 levels deep"#);
+    }
+
+    #[test]
+    fn aggregate_rule() {
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "total:amount::numeric.sum()::int"), @r#""total:amount::numeric.sum()::int" rest """#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "amount.summ()"), @r#"column 8 unexpected "m" expecting aggregate function (sum, avg, min, max, count)"#);
+        insta::assert_snapshot!(rule(|i| shown(select_item(i, 0)), "amount.sum(x)"), @r#"column 12 unexpected "x" expecting ")""#);
+    }
+
+    #[test]
+    fn operation_rule() {
+        insta::assert_snapshot!(rule(|i| operation(i, ValueEnd::EndOfInput), "not.like(any).{a*,*b}"), @r#"(true, Quantified(Like, Any, "{a*,*b}")) rest """#);
+        insta::assert_snapshot!(rule(|i| operation(i, ValueEnd::EndOfInput), "not.not.eq.1"), @r#"column 5 unexpected "n" expecting "not" or operator (eq, gt, ...)"#);
+        insta::assert_snapshot!(rule(|i| operation(i, ValueEnd::EndOfInput), "gtx.1"), @r#"column 1 unexpected "x" expecting "not" or operator (eq, gt, ...)"#);
+        insta::assert_snapshot!(rule(|i| operation(i, ValueEnd::EndOfInput), "is.nullx"), @r#"column 8 unexpected "x" expecting end of input"#);
+    }
+
+    #[test]
+    fn value_rule() {
+        insta::assert_snapshot!(rule(value_in_tree, r#""a,b\")",c"#), @r#""a,b\")" rest ",c""#);
+        insta::assert_snapshot!(rule(value_in_tree, "{1,2}),x"), @r#""{1,2}" rest "),x""#);
+        insta::assert_snapshot!(rule(value_in_tree, "plain)"), @r#""plain" rest ")""#);
+        insta::assert_snapshot!(rule(value_in_tree, r#""open,x)"#), @r#"column 9 unexpected end of input expecting "\"""#);
+    }
+
+    #[test]
+    fn in_list_rule() {
+        insta::assert_snapshot!(rule(in_list, r#"(1,"a,b",)x"#), @r#"["1", "a,b", ""] rest "x""#);
+        insta::assert_snapshot!(rule(in_list, "1,2"), @r#"column 1 unexpected "1" expecting "(""#);
+        insta::assert_snapshot!(rule(in_list, "(1,2"), @r#"column 5 unexpected end of input expecting "," or ")""#);
+    }
+
+    #[test]
+    fn fts_rule() {
+        insta::assert_snapshot!(rule(|i| fts(i, ValueEnd::EndOfInput), "wfts(english).fat cats"), @r#"Fts(Websearch, Some("english"), "fat cats") rest """#);
+        insta::assert_snapshot!(rule(|i| fts(i, ValueEnd::EndOfInput), "fts(eng lish).cat"), @r#"column 5 unexpected "e" expecting a language name (letters, digits or _)"#);
+        insta::assert_snapshot!(rule(|i| fts(i, ValueEnd::EndOfInput), "plfts(english"), @r#"column 14 unexpected end of input expecting ")" and "." after the language"#);
+    }
+
+    #[test]
+    fn tree_element_rule() {
+        insta::assert_snapshot!(rule(|i| shown(tree_element(i, 1)), " not.or(a.eq.1,b.is.true) ,x"), @r#""not.or(a.eq.1,b.is.true)" rest " ,x""#);
+        insta::assert_snapshot!(rule(|i| shown(tree_element(i, 1)), "not.eq.1)"), @r#""not.eq.1" rest ")""#);
+        insta::assert_snapshot!(rule(|i| shown(tree_element(i, 1)), "a eq 1"), @r#"column 7 unexpected end of input expecting "." after the field name"#);
+    }
+
+    #[test]
+    fn tree_children_rule() {
+        insta::assert_snapshot!(rule(|i| tree_children(i, 1).map(|(r, c)| (r, crate::api_request::types::comma_list(&c))), "(a.eq.1,and(b.gt.2))x"), @r#""a.eq.1,and(b.gt.2)" rest "x""#);
+        insta::assert_snapshot!(rule(|i| tree_children(i, 1).map(|(r, c)| (r, crate::api_request::types::comma_list(&c))), "(a.eq.1"), @r#"column 8 unexpected end of input expecting "," or ")""#);
+        insta::assert_snapshot!(rule(|i| tree_children(i, MAX_LOGIC_DEPTH + 1), "(a.eq.1)"), @r#"column 1 unexpected "(" expecting logic trees nested at most 32 levels deep"#);
+    }
+
+    /// §7.1.4: the character after a valid `is.` value is the one reported, quoted or not.
+    #[test]
+    fn is_value_errors_point_into_the_value_as_written() {
+        let tree = |v: &str| match logic_tree("or", v) {
+            Ok(t) => t.to_string(),
+            Err(e) => e.to_response().body,
+        };
+        insta::assert_snapshot!(tree("(a.is.nullx)"), @r#"{"code":"PGRST100","details":"unexpected \"x\" expecting end of input","hint":null,"message":"\"failed to parse logic tree ((a.is.nullx))\" (line 1, column 11)"}"#);
+        insta::assert_snapshot!(tree(r#"(a.is."nullx")"#), @r#"{"code":"PGRST100","details":"unexpected \"x\" expecting end of input","hint":null,"message":"\"failed to parse logic tree ((a.is.\"nullx\"))\" (line 1, column 12)"}"#);
+        insta::assert_snapshot!(tree(r#"(a.is."nul\lx")"#), @r#"{"code":"PGRST100","details":"unexpected \"x\" expecting end of input","hint":null,"message":"\"failed to parse logic tree ((a.is.\"nul\\lx\"))\" (line 1, column 13)"}"#);
+        insta::assert_snapshot!(tree(r#"(a.is."maybe")"#), @r#"{"code":"PGRST100","details":"unexpected \"m\" expecting null or trilean value (unknown, true, false)","hint":null,"message":"\"failed to parse logic tree ((a.is.\"maybe\"))\" (line 1, column 8)"}"#);
+        insta::assert_snapshot!(tree(r#"(a.is."NULL")"#), @"or(a.is.null)");
+    }
+
+    #[test]
+    fn order_term_rule() {
+        insta::assert_snapshot!(rule(|i| shown(order_term(i)), " rel(data->>k).desc.nullslast,b"), @r#""rel(data->>k).desc.nullslast" rest ",b""#);
+        // No space may follow an option.
+        insta::assert_snapshot!(rule(|i| shown(order_term(i)), " rel(data->>k).desc.nullslast ,b"), @r#"column 30 unexpected ' ' expecting delimiter (.), "," or end of input"#);
+        insta::assert_snapshot!(rule(|i| shown(order_term(i)), "a.nullsfirst.desc"), @r#"column 14 unexpected "d" expecting "," or end of input"#);
+        insta::assert_snapshot!(rule(|i| shown(order_term(i)), "a->b(c)"), @r#"column 5 unexpected "(" expecting ".", "," or end of input"#);
+        insta::assert_snapshot!(rule(|i| shown(order_term(i)), "a.asc.desc"), @r#"column 7 unexpected "d" expecting "," or end of input"#);
+    }
+
+    #[test]
+    fn operator_table_is_longest_first_and_complete() {
+        assert!(OPERATORS.windows(2).all(|w| w[0].1.len() >= w[1].1.len()));
+        for (op, name) in OPERATORS {
+            assert_eq!(op.url_name(), name);
+        }
+        let mut names: Vec<&str> = OPERATORS.iter().map(|(_, n)| *n).collect();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), 19);
+        assert_eq!(COMPARE_WORDS[0], (None, "not"));
+        assert!(COMPARE_WORDS[1..]
+            .iter()
+            .zip(OPERATORS)
+            .all(|(w, o)| *w == (Some(o.0), o.1)));
+    }
+}
