@@ -167,3 +167,233 @@ proptest! {
         let _ = sql_engine::api_request::payload::check_keys(body.as_bytes(), &[]);
     }
 }
+
+/// Round trips of the grammar's own nodes: `parse(print(ast)) == ast` (sqlparser's
+/// `verified_stmt`), for filters, logic trees and JSON paths.
+mod round_trip {
+    use proptest::prelude::*;
+    use sql_engine::api_request::query_params::{filter, logic_tree, order, select};
+    use sql_engine::api_request::{
+        comma_list, Conjunction, Direction, Field, Filter, FtsOperator, IsValue, JsonKey, JsonStep,
+        LogicTree, Nulls, Operation, Operator, OrderTerm, Quantifier, SelectItem,
+    };
+
+    /// Bare names, and names the printer must quote.
+    fn name() -> impl Strategy<Value = String> {
+        prop_oneof![
+            "[a-z_][a-z0-9_$]{0,6}",
+            "[a-z][a-z ]{0,4}[a-z]",
+            "[a-z ,.:()!\"\\\\>*-]{1,6}",
+        ]
+    }
+
+    /// A JSON key that is not all digits (an all-digit key prints like an index).
+    fn json_key() -> impl Strategy<Value = JsonKey> {
+        prop_oneof![
+            name()
+                .prop_filter("not an index", |k| k.parse::<i64>().is_err())
+                .prop_map(JsonKey::Key),
+            any::<i64>().prop_map(JsonKey::Index),
+        ]
+    }
+
+    fn field() -> impl Strategy<Value = Field> {
+        let step = (any::<bool>(), json_key()).prop_map(|(as_text, key)| JsonStep { as_text, key });
+        (name(), prop::collection::vec(step, 0..3))
+            .prop_map(|(name, json_path)| Field { name, json_path })
+    }
+
+    const OPERATORS: [Operator; 19] = [
+        Operator::Eq,
+        Operator::Neq,
+        Operator::Gt,
+        Operator::Gte,
+        Operator::Lt,
+        Operator::Lte,
+        Operator::Like,
+        Operator::Ilike,
+        Operator::Match,
+        Operator::Imatch,
+        Operator::IsDistinct,
+        Operator::Cs,
+        Operator::Cd,
+        Operator::Ov,
+        Operator::Sl,
+        Operator::Sr,
+        Operator::Nxr,
+        Operator::Nxl,
+        Operator::Adj,
+    ];
+    const QUANTIFIABLE: [Operator; 9] = [
+        Operator::Eq,
+        Operator::Gt,
+        Operator::Gte,
+        Operator::Lt,
+        Operator::Lte,
+        Operator::Like,
+        Operator::Ilike,
+        Operator::Match,
+        Operator::Imatch,
+    ];
+    const FTS: [FtsOperator; 4] = [
+        FtsOperator::Fts,
+        FtsOperator::Plain,
+        FtsOperator::Phrase,
+        FtsOperator::Websearch,
+    ];
+    const IS: [IsValue; 5] = [
+        IsValue::Null,
+        IsValue::NotNull,
+        IsValue::True,
+        IsValue::False,
+        IsValue::Unknown,
+    ];
+
+    /// Operations whose values may be anything (a query parameter's value ends with the input),
+    /// or (`in_tree`) only what a logic tree prints unquoted for quantifiers and full-text search.
+    fn operation(in_tree: bool) -> impl Strategy<Value = Operation> {
+        let free = if in_tree {
+            "[a-z0-9 *.]{0,8}"
+        } else {
+            ".{0,12}"
+        };
+        let array = if in_tree {
+            "\\{[a-z0-9 ,]{0,8}\\}"
+        } else {
+            ".{0,12}"
+        };
+        prop_oneof![
+            (prop::sample::select(&OPERATORS[..]), ".{0,12}")
+                .prop_map(|(o, v)| Operation::Compare(o, v)),
+            (
+                prop::sample::select(&QUANTIFIABLE[..]),
+                any::<bool>(),
+                array
+            )
+                .prop_map(|(o, all, v)| {
+                    Operation::Quantified(
+                        o,
+                        if all {
+                            Quantifier::All
+                        } else {
+                            Quantifier::Any
+                        },
+                        v,
+                    )
+                }),
+            prop::sample::select(&IS[..]).prop_map(Operation::Is),
+            prop::collection::vec(".{0,6}", 0..4).prop_map(Operation::In),
+            (
+                prop::sample::select(&FTS[..]),
+                prop::option::of("[a-z_0-9]{1,8}"),
+                free
+            )
+                .prop_map(|(o, lang, q)| Operation::Fts(o, lang, q)),
+        ]
+    }
+
+    fn tree_filter() -> impl Strategy<Value = Filter> {
+        (field(), any::<bool>(), operation(true)).prop_map(|(field, negated, operation)| Filter {
+            field,
+            negated,
+            operation,
+        })
+    }
+
+    fn tree() -> impl Strategy<Value = LogicTree> {
+        tree_filter()
+            .prop_map(LogicTree::Filter)
+            .prop_recursive(4, 24, 3, |inner| {
+                (
+                    any::<bool>(),
+                    any::<bool>(),
+                    prop::collection::vec(inner, 1..4),
+                )
+                    .prop_map(|(negated, and, children)| LogicTree::Node {
+                        negated,
+                        conjunction: if and {
+                            Conjunction::And
+                        } else {
+                            Conjunction::Or
+                        },
+                        children,
+                    })
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(1000))]
+
+        #[test]
+        fn filters_round_trip(field in field(), negated in any::<bool>(), operation in operation(false)) {
+            let f = Filter { field, negated, operation };
+            prop_assert_eq!(filter(&f.field.to_string(), &f.to_string()), Ok(f));
+        }
+
+        #[test]
+        fn logic_trees_round_trip(negated in any::<bool>(), and in any::<bool>(), children in prop::collection::vec(tree(), 1..4)) {
+            let conjunction = if and { Conjunction::And } else { Conjunction::Or };
+            let key = match (negated, and) {
+                (false, true) => "and",
+                (false, false) => "or",
+                (true, true) => "not.and",
+                (true, false) => "not.or",
+            };
+            let value = format!("({})", comma_list(&children));
+            prop_assert_eq!(logic_tree(key, &value), Ok(LogicTree::Node { negated, conjunction, children }));
+        }
+
+        #[test]
+        fn json_paths_round_trip_in_select_and_order(
+            fields in prop::collection::vec((field(), prop::option::of(name()), prop::option::of("[a-z_][a-z0-9_]{0,5}")), 1..4),
+            terms in prop::collection::vec((prop::option::of(name()), field(), prop::option::of(any::<bool>()), prop::option::of(any::<bool>())), 1..4),
+        ) {
+            let items: Vec<SelectItem> = fields
+                .into_iter()
+                .map(|(field, alias, cast)| SelectItem::Column { field, alias, cast })
+                .collect();
+            prop_assert_eq!(select(&comma_list(&items)), Ok(items));
+            let terms: Vec<OrderTerm> = terms
+                .into_iter()
+                .map(|(embed, field, desc, last)| OrderTerm {
+                    embed,
+                    field,
+                    direction: desc.map(|d| if d { Direction::Desc } else { Direction::Asc }),
+                    nulls: last.map(|l| if l { Nulls::Last } else { Nulls::First }),
+                })
+                .collect();
+            prop_assert_eq!(order(&comma_list(&terms)), Ok(terms));
+        }
+    }
+}
+
+/// Every grammar entry point answers any string with a value or an `ApiError`, never a panic.
+mod never_panics {
+    use proptest::prelude::*;
+    use sql_engine::api_request::query_params::{filter, integer, logic_tree, order, select};
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2000))]
+
+        #[test]
+        fn any_string(s in ".{0,60}") {
+            let _ = select(&s);
+            let _ = order(&s);
+            let _ = filter(&s, "eq.1");
+            let _ = filter("a", &s);
+            for key in ["and", "or", "not.and", "not.or"] {
+                let _ = logic_tree(key, &s);
+            }
+            let _ = integer(&s);
+        }
+
+        #[test]
+        fn grammar_like_string(s in "[a-z0-9.,:()!*\"\\\\{} >-]{0,60}") {
+            let _ = select(&s);
+            let _ = order(&s);
+            let _ = filter(&s, &s);
+            let _ = logic_tree("or", &s);
+            let _ = logic_tree("or", &format!("({s})"));
+        }
+    }
+}
