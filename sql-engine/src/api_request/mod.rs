@@ -282,14 +282,15 @@ fn parse_path(path: &str) -> Result<Target, ApiError> {
 fn is_filter_param(key: &str, value: &str) -> bool {
     let mut parts = value.split('.');
     let first = parts.next().unwrap_or("");
-    let fts = |name: &str| FtsOperator::ALL.iter().any(|(_, n)| *n == name);
     key.contains('.')
         || (first == "not" && parts.next().is_some())
         || first == "is"
         || first == "in"
-        || Operator::ALL.iter().any(|(_, n)| *n == first)
-        || fts(first)
-        || value.split_once('(').is_some_and(|(op, _)| fts(op))
+        || query_params::is_operator_name(first)
+        || query_params::is_fts_name(first)
+        || value
+            .split_once('(')
+            .is_some_and(|(op, _)| query_params::is_fts_name(op))
 }
 
 /// A call to `/rpc/<function>`.

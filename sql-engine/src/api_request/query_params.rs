@@ -393,6 +393,16 @@ const COMPARE_WORDS: [(Option<Operator>, &str); 20] = {
 };
 
 /// The full-text search operators (no name is a prefix of another).
+/// Whether `word` names a binary filter operator (`eq`, `gte`, …).
+pub(crate) fn is_operator_name(word: &str) -> bool {
+    OPERATORS.iter().any(|(_, n)| *n == word)
+}
+
+/// Whether `word` names a full-text operator (`fts`, `plfts`, `phfts`, `wfts`).
+pub(crate) fn is_fts_name(word: &str) -> bool {
+    FTS_OPERATORS.iter().any(|(_, n)| *n == word)
+}
+
 const FTS_OPERATORS: [(FtsOperator, &str); 4] = [
     (FtsOperator::Plain, "plfts"),
     (FtsOperator::Phrase, "phfts"),
@@ -798,6 +808,22 @@ pub fn integer(input: &str) -> Option<i64> {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn the_keyword_tables_agree_with_the_ast_names() {
+        for (f, name) in AGGREGATES {
+            assert_eq!(f.name(), name);
+        }
+        for (op, name) in OPERATORS {
+            assert_eq!(op.url_name(), name);
+        }
+        for (op, name) in FTS_OPERATORS {
+            assert_eq!(op.url_name(), name);
+        }
+        for (v, name) in IS_VALUES {
+            assert_eq!(v.url_name(), name);
+        }
+    }
+
     use super::*;
     use crate::api_request::types::comma_list;
 

@@ -168,14 +168,6 @@ pub enum AggregateFunction {
 }
 
 impl AggregateFunction {
-    pub const ALL: [(AggregateFunction, &'static str); 5] = [
-        (AggregateFunction::Sum, "sum"),
-        (AggregateFunction::Avg, "avg"),
-        (AggregateFunction::Min, "min"),
-        (AggregateFunction::Max, "max"),
-        (AggregateFunction::Count, "count"),
-    ];
-
     /// The URL name, which is also the output key and the SQL function.
     pub fn name(self) -> &'static str {
         match self {
@@ -249,29 +241,6 @@ pub enum Operator {
 }
 
 impl Operator {
-    /// Every binary operator with its URL name.
-    pub const ALL: [(Operator, &'static str); 19] = [
-        (Operator::Eq, "eq"),
-        (Operator::Neq, "neq"),
-        (Operator::Gte, "gte"),
-        (Operator::Gt, "gt"),
-        (Operator::Lte, "lte"),
-        (Operator::Lt, "lt"),
-        (Operator::Like, "like"),
-        (Operator::Ilike, "ilike"),
-        (Operator::Match, "match"),
-        (Operator::Imatch, "imatch"),
-        (Operator::IsDistinct, "isdistinct"),
-        (Operator::Cs, "cs"),
-        (Operator::Cd, "cd"),
-        (Operator::Ov, "ov"),
-        (Operator::Sl, "sl"),
-        (Operator::Sr, "sr"),
-        (Operator::Nxr, "nxr"),
-        (Operator::Nxl, "nxl"),
-        (Operator::Adj, "adj"),
-    ];
-
     /// Operators that take an `(any)`/`(all)` quantifier.
     pub fn quantifiable(self) -> bool {
         matches!(
@@ -354,13 +323,6 @@ pub enum FtsOperator {
 }
 
 impl FtsOperator {
-    pub const ALL: [(FtsOperator, &'static str); 4] = [
-        (FtsOperator::Fts, "fts"),
-        (FtsOperator::Plain, "plfts"),
-        (FtsOperator::Phrase, "phfts"),
-        (FtsOperator::Websearch, "wfts"),
-    ];
-
     pub fn url_name(self) -> &'static str {
         match self {
             FtsOperator::Fts => "fts",
@@ -391,14 +353,6 @@ pub enum IsValue {
 }
 
 impl IsValue {
-    pub const ALL: [(IsValue, &'static str); 5] = [
-        (IsValue::NotNull, "not_null"),
-        (IsValue::Null, "null"),
-        (IsValue::True, "true"),
-        (IsValue::False, "false"),
-        (IsValue::Unknown, "unknown"),
-    ];
-
     pub fn url_name(self) -> &'static str {
         match self {
             IsValue::Null => "null",
@@ -686,25 +640,4 @@ pub fn comma_list<T: fmt::Display>(items: &[T]) -> String {
         .map(ToString::to_string)
         .collect::<Vec<_>>()
         .join(",")
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn url_names_agree_with_the_grammar_tables() {
-        for (f, name) in AggregateFunction::ALL {
-            assert_eq!(f.name(), name);
-        }
-        for (op, name) in Operator::ALL {
-            assert_eq!(op.url_name(), name);
-        }
-        for (op, name) in FtsOperator::ALL {
-            assert_eq!(op.url_name(), name);
-        }
-        for (v, name) in IsValue::ALL {
-            assert_eq!(v.url_name(), name);
-        }
-    }
 }
