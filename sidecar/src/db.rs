@@ -15,7 +15,6 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use deadpool_postgres::{Manager, ManagerConfig, Pool, RecyclingMethod, Timeouts};
 use pgmesh_config::Config;
-use postgres_types::{to_sql_checked, Format, IsNull, ToSql, Type};
 use sql_engine::handoff::Query;
 use sql_engine::response::{Counted, WriteResult};
 use sql_engine::sql::{quote_ident, settings_statement};
@@ -25,36 +24,6 @@ use tokio::sync::{mpsc, oneshot};
 use pgmesh_pg::{self as wire, Row, WireError};
 
 use crate::error::Error;
-
-/// A parameter sent untyped in text format: PostgreSQL infers its type, as with PostgREST.
-#[derive(Debug)]
-pub struct TextParam<'a>(pub Option<&'a str>);
-
-impl ToSql for TextParam<'_> {
-    fn to_sql(
-        &self,
-        _ty: &Type,
-        out: &mut BytesMut,
-    ) -> Result<IsNull, Box<dyn std::error::Error + Sync + Send>> {
-        match self.0 {
-            Some(s) => {
-                out.extend_from_slice(s.as_bytes());
-                Ok(IsNull::No)
-            }
-            None => Ok(IsNull::Yes),
-        }
-    }
-
-    fn accepts(_ty: &Type) -> bool {
-        true
-    }
-
-    fn encode_format(&self, _ty: &Type) -> Format {
-        Format::Text
-    }
-
-    to_sql_checked!();
-}
 
 fn pg_config(config: &Config) -> Result<tokio_postgres::Config, Error> {
     let mut pg = tokio_postgres::Config::from_str(config.db_uri.expose()).map_err(Error::DbUri)?;

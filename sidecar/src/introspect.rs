@@ -6,7 +6,7 @@ use sha2::{Digest, Sha256};
 use sql_engine::schema_cache::ViewColumn;
 use sql_engine::schema_cache::{Argument, Column, ForeignKey, Function, SchemaCache, Table};
 
-use crate::db::{pool_error, TextParam};
+use crate::db::pool_error;
 
 const RELATIONS: &str = "
 select n.nspname::text, c.relname::text, a.attname::text,
@@ -124,25 +124,24 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .start()
         .await
         .map_err(describe)?;
-    let array = sql_engine::sql::array_literal(schemas);
     let rows = tx
-        .query(RELATIONS, &[&TextParam(Some(&array))])
+        .query(RELATIONS, &[&schemas])
         .await
         .map_err(describe)?;
     let keys = tx
-        .query(KEYS, &[&TextParam(Some(&array))])
+        .query(KEYS, &[&schemas])
         .await
         .map_err(describe)?;
     let fk_rows = tx
-        .query(FOREIGN_KEYS, &[&TextParam(Some(&array))])
+        .query(FOREIGN_KEYS, &[&schemas])
         .await
         .map_err(describe)?;
     let view_rows = tx
-        .query(VIEW_COLUMNS, &[&TextParam(Some(&array))])
+        .query(VIEW_COLUMNS, &[&schemas])
         .await
         .map_err(describe)?;
     let function_rows = tx
-        .query(FUNCTIONS, &[&TextParam(Some(&array))])
+        .query(FUNCTIONS, &[&schemas])
         .await
         .map_err(describe)?;
     let role_rows = tx.query(ROLE_SETTINGS, &[]).await.map_err(describe)?;
