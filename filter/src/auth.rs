@@ -335,7 +335,9 @@ mod tests {
         );
         let id = auth(Some(&format!("bearer {t}")));
         assert_eq!(id.as_ref().map(|i| i.role.as_str()), Ok("web_user"));
-        assert!(id.is_ok_and(|i| i.authenticated && i.claims.contains("\"sub\":\"ann\"")));
+        let id = id.unwrap();
+        assert!(id.authenticated);
+        assert!(id.claims.contains("\"sub\":\"ann\""), "{}", id.claims);
     }
 
     #[test]

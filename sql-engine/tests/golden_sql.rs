@@ -163,8 +163,12 @@ fn geojson_needs_postgis_in_the_schema_cache() {
         query: "",
         headers: &headers,
     };
-    let built = sql_engine::build(&head, &cache, &settings(None)).map(|(_, s)| s.main.sql);
-    assert!(built.is_ok_and(|sql| sql.contains("ST_AsGeoJSON(_postgrest_t)::text")));
+    let (_, st) = sql_engine::build(&head, &cache, &settings(None)).unwrap();
+    assert!(
+        st.main.sql.contains("ST_AsGeoJSON(_postgrest_t)::text"),
+        "{}",
+        st.main.sql
+    );
 }
 
 #[test]
