@@ -237,11 +237,8 @@ mod cache_tests {
     #[test]
     fn a_cached_token_is_still_checked_for_expiry_and_the_cache_is_bounded() {
         let key = hs256_key("reallyreallyreallyreallyverysafe");
-        let settings = ApiSettings::from_json(
-            br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
-        )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        let path = RoleClaimPath::parse("$.role").unwrap_or_else(|e| unreachable!("{e}"));
+        let settings = ApiSettings::for_tests(&["api"]);
+        let path = RoleClaimPath::parse("$.role").unwrap();
         let token = |exp: u64| {
             let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
                 .encode(br#"{"alg":"HS256","typ":"JWT"}"#);
@@ -284,19 +281,8 @@ mod tests {
 
     fn settings() -> ApiSettings {
         ApiSettings {
-            db_schemas: vec!["api".into()],
-            db_anon_role: Some("web_anon".into()),
-            db_max_rows: None,
             jwt_aud: Some("pgmesh".into()),
-            jwt_role_claim_key: "$.role".into(),
-            db_aggregates_enabled: true,
-            sidecar_cluster: "c".into(),
-            schema_poll_ms: 1000,
-            db_tx_end: Default::default(),
-            max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
-            jwt_cache_max_entries: 1000,
-            server_cors_allowed_origins: Vec::new(),
-            db_hoisted_tx_settings: Vec::new(),
+            ..ApiSettings::for_tests(&["api"])
         }
     }
 
@@ -304,12 +290,12 @@ mod tests {
         let claims = Claims::new(claims);
         Hs256
             .token(&Header::empty(), &claims, &hs256_key(SECRET))
-            .unwrap_or_default()
+            .unwrap()
     }
 
     fn auth(header: Option<&str>) -> Result<Identity, String> {
         let key = hs256_key(SECRET);
-        let path = RoleClaimPath::parse("$.role").map_err(|e| e.to_string())?;
+        let path = RoleClaimPath::parse("$.role").unwrap();
         authenticate(header, Some(&key), &settings(), &path, 1_000_000.0).map_err(|e| {
             let r = e.to_response();
             format!("{} {}", r.status, r.body)
@@ -331,12 +317,10 @@ mod tests {
     fn no_anonymous_role_means_pgrst302() {
         let mut s = settings();
         s.db_anon_role = None;
-        let path = RoleClaimPath::parse("$.role").unwrap_or_else(|e| unreachable!("{e}"));
+        let path = RoleClaimPath::parse("$.role").unwrap();
         let e = authenticate(None, Some(&hs256_key(SECRET)), &s, &path, 0.0)
-            .map_err(|e| e.to_response());
-        let e = e
-            .err()
-            .unwrap_or_else(|| unreachable!("anonymous access must be refused"));
+            .expect_err("anonymous access must be refused")
+            .to_response();
         assert_eq!(e.status, 401);
         assert!(e.body.contains("PGRST302") && e.body.contains("Anonymous access is disabled"));
         assert!(e
@@ -351,7 +335,9 @@ mod tests {
         );
         let id = auth(Some(&format!("bearer {t}")));
         assert_eq!(id.as_ref().map(|i| i.role.as_str()), Ok("web_user"));
-        assert!(id.is_ok_and(|i| i.authenticated && i.claims.contains("\"sub\":\"ann\"")));
+        let id = id.unwrap();
+        assert!(id.authenticated);
+        assert!(id.claims.contains("\"sub\":\"ann\""), "{}", id.claims);
     }
 
     #[test]
@@ -366,17 +352,17 @@ mod tests {
     #[test]
     fn rejections_match_postgrest() {
         let expired = token(serde_json::json!({"role": "web_user", "exp": 999_900}));
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {expired}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {expired}"))).unwrap_err(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
         let t = token(serde_json::json!({"role": "web_user"}));
         let forged = format!("{}x", &t[..t.len() - 1]);
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {forged}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"JWT cryptographic operation failed"}"#);
-        insta::assert_snapshot!(auth(Some("Bearer a.b")).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Expected 3 parts in JWT; got 2"}"#);
-        insta::assert_snapshot!(auth(Some("Bearer ")).err().unwrap_or_default(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Empty JWT is sent in Authorization header"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {forged}"))).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"JWT cryptographic operation failed"}"#);
+        insta::assert_snapshot!(auth(Some("Bearer a.b")).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Expected 3 parts in JWT; got 2"}"#);
+        insta::assert_snapshot!(auth(Some("Bearer ")).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Empty JWT is sent in Authorization header"}"#);
         let wrong_aud = token(serde_json::json!({"role": "web_user", "aud": "other"}));
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {wrong_aud}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not in audience"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {wrong_aud}"))).unwrap_err(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not in audience"}"#);
         let bad_exp = token(serde_json::json!({"role": "web_user", "exp": "soon"}));
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {bad_exp}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"The JWT 'exp' claim must be a number"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {bad_exp}"))).unwrap_err(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"The JWT 'exp' claim must be a number"}"#);
         let future = token(serde_json::json!({"role": "web_user", "nbf": 1_000_100}));
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {future}"))).err().unwrap_or_default(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not yet valid"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {future}"))).unwrap_err(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT not yet valid"}"#);
     }
 }

@@ -361,31 +361,18 @@ fn request_headers_json(headers: &[(String, String)]) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use sql_engine::schema_cache::{Column, Table};
+    use sql_engine::fixtures;
 
     const KEY: &str = "0123456789abcdef0123456789abcdef";
 
     fn state() -> FilterState {
         let mut s = FilterState::configure(
-            br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
+            &fixtures::plugin_config(&ApiSettings::for_tests(&["api"])),
             Some("reallyreallyreallyreallyverysafe".into()),
             Some(KEY.into()),
         )
-        .unwrap_or_else(|e| unreachable!("{e}"));
-        s.schema = Some(Rc::new(SchemaCache::new(
-            "v1".into(),
-            vec![Table {
-                schema: "api".into(),
-                name: "films".into(),
-                columns: vec![Column {
-                    name: "id".into(),
-                    data_type: "integer".into(),
-                    nullable: false,
-                    ..Default::default()
-                }],
-                ..Default::default()
-            }],
-        )));
+        .unwrap();
+        s.schema = Some(Rc::new(fixtures::films()));
         s
     }
 
@@ -429,14 +416,14 @@ mod tests {
             ],
         );
         let Decision::Forward { remove, set, .. } = d else {
-            unreachable!("{d:?}")
+            panic!("{d:?}")
         };
         assert_eq!(remove, vec!["x-pgmesh-handoff", "x-pgmesh-signature"]);
         let doc = set
             .iter()
             .find(|(k, _)| *k == handoff::HANDOFF_HEADER)
             .map(|(_, v)| v.clone())
-            .unwrap_or_default();
+            .expect("the hand-off is set");
         let sig = set
             .iter()
             .find(|(k, _)| *k == handoff::SIGNATURE_HEADER)
@@ -449,12 +436,12 @@ mod tests {
             sig,
             1_700_000_000_000,
         );
-        let Ok(Handoff {
+        let Handoff {
             kind: Kind::Query(h),
             ..
-        }) = h
+        } = h.unwrap()
         else {
-            unreachable!("{h:?}")
+            panic!("a query hand-off")
         };
         assert_eq!(h.identity.role, "web_anon");
         assert_eq!(h.main.params, vec![Some("1".to_string())]);
@@ -495,21 +482,20 @@ mod tests {
             body: Body::Pending,
         };
         let Decision::NeedBody(pending) = decide(&state, &incoming) else {
-            unreachable!("a POST without ?columns= needs its body's keys")
+            panic!("a POST without ?columns= needs its body's keys")
         };
         assert_eq!(pending.format, BodyFormat::Json);
         let summary = payload::summarize(BodyFormat::Json, br#"{"id": 7}"#, true)
-            .ok()
-            .flatten()
-            .unwrap_or_else(payload::Summary::empty);
+            .unwrap()
+            .expect("a whole JSON body has a summary");
         // Signed at the time the body arrived, not when the headers did.
         let later = 1_700_000_020_000;
         let d = resume(&state, *pending, BodyRead::Read(&summary), later);
         let Decision::Forward { set, .. } = d else {
-            unreachable!("{d:?}")
+            panic!("{d:?}")
         };
         let value = |name: &str| set.iter().find(|(k, _)| *k == name).map(|(_, v)| v.clone());
-        let doc = value(handoff::HANDOFF_HEADER).unwrap_or_default();
+        let doc = value(handoff::HANDOFF_HEADER).expect("the hand-off is set");
         let h = handoff::verify(
             &handoff::HandoffKey::derive(KEY.as_bytes()),
             "POST",
@@ -518,13 +504,13 @@ mod tests {
             value(handoff::SIGNATURE_HEADER).as_deref(),
             later,
         );
-        let Ok(Handoff {
+        let Handoff {
             ts_ms,
             kind: Kind::Query(q),
             ..
-        }) = h
+        } = h.unwrap()
         else {
-            unreachable!("{h:?}")
+            panic!("a query hand-off")
         };
         assert_eq!(ts_ms, later);
         assert_eq!(q.context.method, "POST");

@@ -416,7 +416,7 @@ mod tests {
         // Adopted once per version.
         assert!(a.adopt(&shared).is_none());
         let Some(Event::Adopted(cache)) = b.adopt(&shared) else {
-            unreachable!()
+            panic!("b adopts the published version")
         };
         assert_eq!(cache.version, "v1");
         assert!(b.adopt(&shared).is_none());
@@ -440,7 +440,7 @@ mod tests {
         let events = a.answered(&mut shared, Answer::Document(&doc("v2")));
         assert_eq!(adopted_version(&events).as_deref(), Some("v2"));
         let Some(Event::Adopted(cache)) = b.adopt(&shared) else {
-            unreachable!()
+            panic!("b adopts the published version")
         };
         assert_eq!((cache.version.as_str(), b.adopted()), ("v2", Some("v2")));
         // After a new configuration, the same version is adopted again.
@@ -503,7 +503,7 @@ mod tests {
         let fetch = Fetch {
             if_none_match: Some("v1".into()),
         };
-        let headers = fetch_headers(&key, 1_000, "n-1".into(), &fetch).unwrap_or_default();
+        let headers = fetch_headers(&key, 1_000, "n-1".into(), &fetch).unwrap();
         let find = |name: &str| {
             headers
                 .iter()
@@ -520,6 +520,10 @@ mod tests {
             find(handoff::SIGNATURE_HEADER),
             1_000,
         );
-        assert!(h.is_ok_and(|h| h.kind == handoff::Kind::SchemaFetch && h.nonce == "n-1"));
+        let h = h.unwrap();
+        assert_eq!(
+            (h.kind, h.nonce.as_str()),
+            (handoff::Kind::SchemaFetch, "n-1")
+        );
     }
 }

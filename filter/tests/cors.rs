@@ -1,31 +1,29 @@
 //! CORS on `OPTIONS` through the whole decision, with and without an allow-list
 //! (REDESIGN §7.1.3: `OPTIONS` used to answer `*`, with credentials for a listed origin).
 
+// clippy's allow-*-in-tests reach only `#[test]` functions and `#[cfg(test)]` items, not the
+// helpers of an integration-test crate; a helper that cannot set up must fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use std::rc::Rc;
 
 use pgmesh_filter::core::{decide, Body, Decision, FilterState, Incoming};
-use sql_engine::schema_cache::{Column, SchemaCache, Table};
+use sql_engine::fixtures;
+use sql_engine::schema_cache::SchemaCache;
+use sql_engine::settings::ApiSettings;
 
-fn state(allowed: &str) -> FilterState {
-    let config = format!(
-        r#"{{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null,
-            "server-cors-allowed-origins":{allowed}}}"#
-    );
+fn state(allowed: &[&str]) -> FilterState {
+    let settings = ApiSettings {
+        server_cors_allowed_origins: allowed.iter().map(|o| o.to_string()).collect(),
+        ..ApiSettings::for_tests(&["api"])
+    };
     let mut s = FilterState::configure(
-        config.as_bytes(),
+        &fixtures::plugin_config(&settings),
         None,
         Some("0123456789abcdef0123456789abcdef".into()),
     )
-    .unwrap_or_else(|e| unreachable!("{e}"));
-    let mut films = Table::new(
-        "api",
-        "films",
-        vec![Column {
-            name: "id".into(),
-            data_type: "integer".into(),
-            ..Default::default()
-        }],
-    );
+    .unwrap();
+    let mut films = fixtures::films_table();
     films.insertable = true;
     s.schema = Some(Rc::new(SchemaCache::new("v1".into(), vec![films])));
     s
@@ -54,7 +52,7 @@ fn options(state: &FilterState, headers: &[(&str, &str)]) -> Vec<(&'static str, 
             headers,
             ..
         } => headers,
-        other => unreachable!("{other:?}"),
+        other => panic!("{other:?}"),
     }
 }
 
@@ -78,7 +76,7 @@ fn assert_no_wildcard_with_credentials(headers: &[(&'static str, String)]) {
 
 #[test]
 fn options_from_an_unlisted_origin_gets_no_cors_headers() {
-    let s = state(r#"["https://good.example"]"#);
+    let s = state(&["https://good.example"]);
     for extra in [&[][..], &[("access-control-request-method", "POST")][..]] {
         let mut headers = vec![("origin", "https://evil.example")];
         headers.extend_from_slice(extra);
@@ -91,7 +89,7 @@ fn options_from_an_unlisted_origin_gets_no_cors_headers() {
 
 #[test]
 fn options_from_a_listed_origin_echoes_it() {
-    let s = state(r#"["https://good.example"]"#);
+    let s = state(&["https://good.example"]);
     for extra in [&[][..], &[("access-control-request-method", "POST")][..]] {
         let mut headers = vec![("origin", "https://good.example")];
         headers.extend_from_slice(extra);
@@ -104,13 +102,13 @@ fn options_from_a_listed_origin_echoes_it() {
 
 #[test]
 fn options_without_an_allow_list_allows_any_origin() {
-    let s = state("[]");
+    let s = state(&[]);
     let h = options(&s, &[("origin", "https://any.example")]);
     assert_eq!(get(&h, ALLOW_ORIGIN), Some("*"), "{h:?}");
     assert_eq!(get(&h, CREDENTIALS), None, "{h:?}");
     assert!(get(&h, "access-control-expose-headers").is_some(), "{h:?}");
     // PostgREST's `*` on a plain OPTIONS, also without Origin, and also with an allow-list.
-    for s in [state("[]"), state(r#"["https://good.example"]"#)] {
+    for s in [state(&[]), state(&["https://good.example"])] {
         let h = options(&s, &[]);
         assert_eq!(get(&h, ALLOW_ORIGIN), Some("*"), "{h:?}");
         assert_no_wildcard_with_credentials(&h);

@@ -76,7 +76,6 @@ pub type Pool = deadpool::managed::Pool<Manager>;
 pub type Object = deadpool::managed::Object<Manager>;
 
 #[cfg(test)]
-#[allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 mod tests {
     use super::*;
     use crate::conn::Stream;

@@ -94,11 +94,11 @@ mod tests {
             handoff::SCHEMA_PATH,
             &h,
         )
-        .unwrap_or_default();
+        .unwrap();
         assert!(guard
             .admit("GET", handoff::SCHEMA_PATH, Some(&doc), Some(&sig))
             .is_ok());
         let again = guard.admit("GET", handoff::SCHEMA_PATH, Some(&doc), Some(&sig));
-        assert_eq!(again.map_err(|e| e.status()).err(), Some(401));
+        assert_eq!(again.map_err(|e| e.status()), Err(401));
     }
 }

@@ -1,69 +1,23 @@
 //! What the filter spends on a request before it signs the hand-off: parse, plan and render
 //! SQL, for typical and heavy URLs (`cargo bench -p sql-engine`).
 
+// A benchmark is test code that clippy's allow-*-in-tests do not reach; one that cannot set up
+// must stop loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use criterion::{criterion_group, criterion_main, Criterion};
-use sql_engine::schema_cache::{Column, ForeignKey, SchemaCache, Table};
+use sql_engine::fixtures;
 use sql_engine::settings::ApiSettings;
 
-fn cache() -> SchemaCache {
-    let col = |n: &str, t: &str| Column {
-        name: n.into(),
-        data_type: t.into(),
-        nullable: true,
-        ..Default::default()
-    };
-    let table = |name: &str, columns: Vec<Column>| Table {
-        schema: "api".into(),
-        name: name.into(),
-        columns,
-        primary_key: vec!["id".into()],
-        ..Default::default()
-    };
-    let mut cache = SchemaCache::new(
-        "v1".into(),
-        vec![
-            table(
-                "parents",
-                vec![
-                    col("id", "integer"),
-                    col("name", "text"),
-                    col("created", "date"),
-                ],
-            ),
-            table(
-                "children",
-                vec![
-                    col("id", "integer"),
-                    col("parent_id", "integer"),
-                    col("label", "text"),
-                    col("value", "integer"),
-                    col("data", "jsonb"),
-                ],
-            ),
-        ],
-    );
-    cache.foreign_keys = vec![ForeignKey {
-        name: "children_parent_id_fkey".into(),
-        schema: "api".into(),
-        table: "children".into(),
-        columns: vec!["parent_id".into()],
-        ref_schema: "api".into(),
-        ref_table: "parents".into(),
-        ref_columns: vec!["id".into()],
-    }];
-    cache.reindex();
-    cache
-}
-
 fn settings() -> ApiSettings {
-    ApiSettings::from_json(
-        br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":1000,"jwt-aud":null}"#,
-    )
-    .unwrap_or_else(|e| unreachable!("{e}"))
+    ApiSettings {
+        db_max_rows: Some(1000),
+        ..ApiSettings::for_tests(&["api"])
+    }
 }
 
 fn bench(c: &mut Criterion) {
-    let cache = cache();
+    let cache = fixtures::parents_children();
     let settings = settings();
     let cases = [
         ("one row by key", "/parents", "id=eq.4242"),
@@ -86,8 +40,7 @@ fn bench(c: &mut Criterion) {
     for (name, path, query) in cases {
         // Only requests that plan are measured.
         if let Err(e) = sql_engine::build_statement("GET", path, query, &cache, &settings) {
-            eprintln!("{name}: {}", e.to_response().body);
-            std::process::exit(1);
+            panic!("{name}: {}", e.to_response().body);
         }
         c.bench_function(name, |b| {
             b.iter(|| {
@@ -101,27 +54,21 @@ fn bench(c: &mut Criterion) {
 /// A request for an unknown table: PGRST205 with PostgREST's "Perhaps you meant …" hint,
 /// the filter's whole answer to it.
 fn unknown_table(c: &mut Criterion) {
-    let mut cache = cache();
-    let names = [
-        "directors",
-        "films",
-        "actors",
-        "roles",
-        "reviews",
-        "visits",
-        "competitions",
-        "nominations",
-        "festivals",
-        "studios",
-    ];
-    for name in names {
-        cache.tables.push(sql_engine::schema_cache::Table {
-            schema: "api".into(),
-            name: name.into(),
-            ..Default::default()
-        });
-    }
-    cache.reindex();
+    let cache = fixtures::with_tables(
+        fixtures::parents_children(),
+        &[
+            "directors",
+            "films",
+            "actors",
+            "roles",
+            "reviews",
+            "visits",
+            "competitions",
+            "nominations",
+            "festivals",
+            "studios",
+        ],
+    );
     let settings = settings();
     c.bench_function("unknown table, with a hint", |b| {
         b.iter(|| {

@@ -305,7 +305,7 @@ mod tests {
 
     #[test]
     fn signed_handoff_verifies() {
-        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap();
         assert_eq!(
             verify(&key(), "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_500),
             Ok(sample())
@@ -318,12 +318,12 @@ mod tests {
             kind: Kind::SchemaFetch,
             ..sample()
         };
-        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &fetch).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &fetch).unwrap();
         assert_eq!(
             verify(&key(), "GET", QUERY_PATH, Some(&doc), Some(&sig), 1_000_000),
             Err(VerifyError::Malformed)
         );
-        let (doc, sig) = sign(&key(), "GET", SCHEMA_PATH, &fetch).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", SCHEMA_PATH, &fetch).unwrap();
         assert_eq!(
             verify(
                 &key(),
@@ -339,7 +339,7 @@ mod tests {
 
     #[test]
     fn tampering_wrong_key_and_age_are_refused() {
-        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap_or_default();
+        let (doc, sig) = sign(&key(), "GET", QUERY_PATH, &sample()).unwrap();
         let forged = doc.replace("web_anon", "postgres");
         assert_eq!(
             verify(

@@ -9,6 +9,8 @@
 
 pub mod api_request;
 pub mod error;
+#[cfg(any(test, feature = "test-util"))]
+pub mod fixtures;
 pub mod handoff;
 pub mod media;
 pub mod plan;

@@ -122,6 +122,28 @@ impl ApiSettings {
         Ok(settings)
     }
 
+    /// PostgREST's defaults with `schemas` exposed and `web_anon` as the anonymous role: what
+    /// the plugin configuration `{"db-schemas":[..],"db-anon-role":"web_anon",
+    /// "db-max-rows":null,"jwt-aud":null}` reads as (tests, benchmarks).
+    #[cfg(any(test, feature = "test-util"))]
+    pub fn for_tests(schemas: &[&str]) -> Self {
+        ApiSettings {
+            db_schemas: schemas.iter().map(|s| s.to_string()).collect(),
+            db_anon_role: Some("web_anon".into()),
+            db_max_rows: None,
+            jwt_aud: None,
+            jwt_role_claim_key: default_role_claim_key(),
+            db_aggregates_enabled: false,
+            sidecar_cluster: default_sidecar_cluster(),
+            schema_poll_ms: default_schema_poll_ms(),
+            db_tx_end: TxEnd::default(),
+            max_body_bytes: default_max_body_bytes(),
+            server_cors_allowed_origins: Vec::new(),
+            jwt_cache_max_entries: default_jwt_cache_max_entries(),
+            db_hoisted_tx_settings: default_hoisted_tx_settings(),
+        }
+    }
+
     pub fn default_schema(&self) -> &str {
         self.db_schemas
             .first()
@@ -210,6 +232,14 @@ mod tests {
     use super::*;
 
     #[test]
+    fn test_settings_are_the_configuration_defaults() {
+        let parsed = ApiSettings::from_json(
+            br#"{"db-schemas":["api","v2"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
+        );
+        assert_eq!(parsed, Ok(ApiSettings::for_tests(&["api", "v2"])));
+    }
+
+    #[test]
     fn parse_config_rejects_unknown_key() {
         let e = ApiSettings::from_json(br#"{"db-schemas":["api"],"db-anon-role":null,"db-max-rows":null,"jwt-aud":null,"bogus":1}"#);
         assert!(e.is_err_and(|e| e.contains("bogus")));
@@ -228,8 +258,9 @@ mod tests {
         let claims = serde_json::json!({"role":"a","app":{"roles":["b","c"]},"https://x.io/r":"d"});
         let find = |p: &str| {
             RoleClaimPath::parse(p)
-                .ok()
-                .and_then(|p| p.find(&claims).map(String::from))
+                .unwrap()
+                .find(&claims)
+                .map(String::from)
         };
         assert_eq!(find("$.role").as_deref(), Some("a"));
         assert_eq!(find(".role").as_deref(), Some("a"));

@@ -1,50 +1,12 @@
 //! Golden SQL for the read slice: what PostgreSQL receives for typical URLs.
 
-use sql_engine::schema_cache::{Column, SchemaCache, Table};
+use sql_engine::fixtures;
 use sql_engine::settings::ApiSettings;
-
-/// One `api.films` relation with column types (JSON and full-text wrapping depend on them).
-fn cache() -> SchemaCache {
-    let col = |n: &str, t: &str| Column {
-        name: n.into(),
-        data_type: t.into(),
-        nullable: true,
-        ..Default::default()
-    };
-    SchemaCache::new(
-        "v1".into(),
-        vec![Table {
-            schema: "api".into(),
-            name: "films".into(),
-            columns: vec![
-                col("id", "integer"),
-                col("title", "text"),
-                col("year", "integer"),
-                col("data", "jsonb"),
-                col("tags", "text[]"),
-                col("doc", "text"),
-                col("tsv", "tsvector"),
-            ],
-            ..Default::default()
-        }],
-    )
-}
 
 fn settings(max_rows: Option<u64>) -> ApiSettings {
     ApiSettings {
-        db_schemas: vec!["api".into()],
-        db_anon_role: Some("web_anon".into()),
         db_max_rows: max_rows,
-        jwt_aud: None,
-        jwt_role_claim_key: "$.role".into(),
-        db_aggregates_enabled: true,
-        sidecar_cluster: "pgmesh_sidecar".into(),
-        schema_poll_ms: 2000,
-        db_tx_end: Default::default(),
-        max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
-        jwt_cache_max_entries: 1000,
-        server_cors_allowed_origins: Vec::new(),
-        db_hoisted_tx_settings: Vec::new(),
+        ..ApiSettings::for_tests(&["api"])
     }
 }
 
@@ -55,7 +17,7 @@ fn render_request(
     headers: &[(&str, &str)],
     max_rows: Option<u64>,
 ) -> String {
-    let cache = cache();
+    let cache = fixtures::films();
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -124,7 +86,7 @@ fn head_skips_the_body_and_max_rows_caps_the_limit() {
 
 #[test]
 fn unknown_table_is_pgrst205() {
-    let cache = cache();
+    let cache = fixtures::films();
     let r = sql_engine::build_statement("GET", "/nope", "", &cache, &settings(None));
     assert_eq!(
         r.map_err(|e| (e.status(), e.code())).err(),
@@ -192,7 +154,7 @@ fn singular_and_csv_bodies() {
 fn geojson_needs_postgis_in_the_schema_cache() {
     let without = render_head("", &[("accept", "application/geo+json")], None);
     assert!(without.contains("PGRST107"), "{without}");
-    let mut cache = cache();
+    let mut cache = fixtures::films();
     cache.postgis = true;
     let headers = vec![("accept".to_string(), "application/geo+json".to_string())];
     let head = sql_engine::api_request::RequestHead {
@@ -201,52 +163,17 @@ fn geojson_needs_postgis_in_the_schema_cache() {
         query: "",
         headers: &headers,
     };
-    let built = sql_engine::build(&head, &cache, &settings(None)).map(|(_, s)| s.main.sql);
-    assert!(built.is_ok_and(|sql| sql.contains("ST_AsGeoJSON(_postgrest_t)::text")));
+    let (_, st) = sql_engine::build(&head, &cache, &settings(None)).unwrap();
+    assert!(
+        st.main.sql.contains("ST_AsGeoJSON(_postgrest_t)::text"),
+        "{}",
+        st.main.sql
+    );
 }
 
 #[test]
 fn embeds_render_as_lateral_joins() {
-    use sql_engine::schema_cache::ForeignKey;
-    let col = |n: &str| Column {
-        name: n.into(),
-        data_type: "integer".into(),
-        nullable: true,
-        ..Default::default()
-    };
-    let table = |name: &str, cols: &[&str], pk: &[&str]| Table {
-        primary_key: pk.iter().map(|c| c.to_string()).collect(),
-        ..Table::new("api", name, cols.iter().map(|c| col(c)).collect())
-    };
-    let fk = |name: &str, t: &str, c: &str, r: &str| ForeignKey {
-        name: name.into(),
-        schema: "api".into(),
-        table: t.into(),
-        columns: vec![c.into()],
-        ref_schema: "api".into(),
-        ref_table: r.into(),
-        ref_columns: vec!["id".into()],
-    };
-    let mut cache = SchemaCache::new(
-        "v".into(),
-        vec![
-            table("films", &["id", "director_id"], &["id"]),
-            table("directors", &["id"], &["id"]),
-            table("actors", &["id"], &["id"]),
-            table("roles", &["film_id", "actor_id"], &["film_id", "actor_id"]),
-        ],
-    );
-    cache.foreign_keys = vec![
-        fk(
-            "films_director_id_fkey",
-            "films",
-            "director_id",
-            "directors",
-        ),
-        fk("roles_film_id_fkey", "roles", "film_id", "films"),
-        fk("roles_actor_id_fkey", "roles", "actor_id", "actors"),
-    ];
-    cache.reindex();
+    let cache = fixtures::films_with_relations();
     let st = sql_engine::build_statement(
         "GET",
         "/films",

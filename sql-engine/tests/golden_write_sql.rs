@@ -1,77 +1,15 @@
 //! Golden SQL for writes and calls: what PostgreSQL receives, with the body as one parameter.
 
+// clippy's allow-*-in-tests reach only `#[test]` functions and `#[cfg(test)]` items, not the
+// helpers of an integration-test crate; a helper that cannot set up must fail the test loudly.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
 use sql_engine::api_request::payload::{self, BodyFormat};
-use sql_engine::schema_cache::{Argument, Column, Function, SchemaCache, Table};
+use sql_engine::fixtures;
 use sql_engine::settings::ApiSettings;
 
-fn cache() -> SchemaCache {
-    let col = |n: &str, t: &str, default: Option<&str>| Column {
-        name: n.into(),
-        data_type: t.into(),
-        nullable: true,
-        default: default.map(String::from),
-        ..Default::default()
-    };
-    let mut cache = SchemaCache::new(
-        "v1".into(),
-        vec![Table {
-            schema: "api".into(),
-            name: "tasks".into(),
-            columns: vec![
-                col(
-                    "id",
-                    "integer",
-                    Some("nextval('api.tasks_id_seq'::regclass)"),
-                ),
-                col("title", "text", None),
-                col("priority", "integer", Some("3")),
-            ],
-            primary_key: vec!["id".into()],
-            insertable: true,
-            updatable: true,
-            deletable: true,
-            ..Default::default()
-        }],
-    );
-    let arg = |n: &str, t: &str, has_default: bool| Argument {
-        name: n.into(),
-        data_type: t.into(),
-        has_default,
-    };
-    cache.functions = vec![
-        Function {
-            schema: "api".into(),
-            name: "add".into(),
-            args: vec![arg("a", "integer", false), arg("b", "integer", true)],
-            return_type: "integer".into(),
-            volatility: "i".into(),
-            ..Default::default()
-        },
-        Function {
-            schema: "api".into(),
-            name: "open_tasks".into(),
-            args: vec![arg("pid", "integer", false)],
-            returns_set: true,
-            return_type: "api.tasks".into(),
-            returns_relation: Some(("api".into(), "tasks".into())),
-            returns_composite: true,
-            volatility: "s".into(),
-            ..Default::default()
-        },
-    ];
-    cache.reindex();
-    cache
-}
-
-fn settings() -> ApiSettings {
-    ApiSettings::from_json(
-        br#"{"db-schemas":["api"],"db-anon-role":"web_anon","db-max-rows":null,"jwt-aud":null}"#,
-    )
-    .unwrap_or_else(|e| unreachable!("{e}"))
-}
-
 fn render(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body: &str) -> String {
-    let cache = cache();
+    let cache = fixtures::tasks();
     let headers: Vec<(String, String)> = headers
         .iter()
         .map(|(k, v)| (k.to_string(), v.to_string()))
@@ -84,13 +22,14 @@ fn render(method: &str, path: &str, query: &str, headers: &[(&str, &str)], body:
     };
     let built = sql_engine::api_request::parse(&head).and_then(|parsed| {
         let parsed = match parsed.needs_body() {
-            Some(_) => match payload::summarize(BodyFormat::Json, body.as_bytes(), true) {
-                Ok(Some(summary)) => parsed.with_body(summary),
-                _ => parsed,
-            },
+            Some(_) => parsed.with_body(
+                payload::summarize(BodyFormat::Json, body.as_bytes(), true)
+                    .unwrap()
+                    .expect("a JSON body has a summary"),
+            ),
             None => parsed,
         };
-        sql_engine::build_parsed(parsed.request, &cache, &settings())
+        sql_engine::build_parsed(parsed.request, &cache, &ApiSettings::for_tests(&["api"]))
     });
     match built {
         Ok((_, st)) => format!(

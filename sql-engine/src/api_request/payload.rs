@@ -553,7 +553,7 @@ mod tests {
         );
         assert_eq!(keys("[]", true), Ok(Some((vec![], Shape::Array))));
         assert_eq!(keys("3", true), Ok(Some((vec![], Shape::Scalar))));
-        insta::assert_snapshot!(keys("", true).err().unwrap_or_default(), @r#"{"code":"PGRST102","details":null,"hint":null,"message":"Empty or invalid json"}"#);
+        insta::assert_snapshot!(keys("", true).unwrap_err(), @r#"{"code":"PGRST102","details":null,"hint":null,"message":"Empty or invalid json"}"#);
         assert!(keys("[1,2]", true).is_err());
         assert!(keys(r#"{"a":1"#, true).is_err());
     }
@@ -564,7 +564,7 @@ mod tests {
         assert_eq!(check_keys(br#"[{"a":1,"b":2},{"b":3,"a":4}]"#, &ab), Ok(()));
         assert_eq!(check_keys(br#"{"b":3,"a":{"x":[1]}}"#, &ab), Ok(()));
         let e = check_keys(br#"[{"a":1,"b":2},{"a":4}]"#, &ab).map_err(|e| e.to_response().body);
-        insta::assert_snapshot!(e.err().unwrap_or_default(), @r#"{"code":"PGRST102","details":null,"hint":null,"message":"All object keys must match"}"#);
+        insta::assert_snapshot!(e.unwrap_err(), @r#"{"code":"PGRST102","details":null,"hint":null,"message":"All object keys must match"}"#);
         assert!(check_keys(br#"[{"a":1,"b":2}"#, &ab).is_err());
         assert!(check_keys(br#"[{"a":1,"b":2}] x"#, &ab).is_err());
         assert!(check_keys(br#"[1]"#, &ab).is_err());

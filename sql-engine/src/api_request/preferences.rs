@@ -214,7 +214,7 @@ mod tests {
     fn strict_handling_refuses_unknown_preferences() {
         let p = Preferences::parse(["handling=strict, foo, bar=baz, count=none"]);
         let e = p.check_strict().map_err(|e| e.to_response().body);
-        insta::assert_snapshot!(e.err().unwrap_or_default(), @r#"{"code":"PGRST122","details":"Invalid preferences: foo, bar=baz, count=none","hint":null,"message":"Invalid preferences given with handling=strict"}"#);
+        insta::assert_snapshot!(e.unwrap_err(), @r#"{"code":"PGRST122","details":"Invalid preferences: foo, bar=baz, count=none","hint":null,"message":"Invalid preferences given with handling=strict"}"#);
         assert!(
             Preferences::parse(["foo"]).check_strict().is_ok(),
             "lenient by default"

@@ -263,86 +263,11 @@ impl Relationship<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::schema_cache::Column;
-
-    fn table(name: &str, cols: &[&str], pk: &[&str]) -> Table {
-        Table {
-            primary_key: pk.iter().map(|c| c.to_string()).collect(),
-            ..Table::new(
-                "api",
-                name,
-                cols.iter()
-                    .map(|c| Column {
-                        name: c.to_string(),
-                        data_type: "integer".into(),
-                        nullable: true,
-                        ..Default::default()
-                    })
-                    .collect(),
-            )
-        }
-    }
-
-    fn fk(
-        name: &str,
-        table: &str,
-        cols: &[&str],
-        ref_table: &str,
-        ref_cols: &[&str],
-    ) -> ForeignKey {
-        ForeignKey {
-            name: name.into(),
-            schema: "api".into(),
-            table: table.into(),
-            columns: cols.iter().map(|c| c.to_string()).collect(),
-            ref_schema: "api".into(),
-            ref_table: ref_table.into(),
-            ref_columns: ref_cols.iter().map(|c| c.to_string()).collect(),
-        }
-    }
-
-    fn cache() -> SchemaCache {
-        let mut c = SchemaCache::new(
-            "v".into(),
-            vec![
-                table("films", &["id", "director_id"], &["id"]),
-                table("directors", &["id"], &["id"]),
-                table("actors", &["id"], &["id"]),
-                table("roles", &["film_id", "actor_id"], &["film_id", "actor_id"]),
-            ],
-        );
-        c.foreign_keys = vec![
-            fk(
-                "films_director_id_fkey",
-                "films",
-                &["director_id"],
-                "directors",
-                &["id"],
-            ),
-            fk(
-                "roles_film_id_fkey",
-                "roles",
-                &["film_id"],
-                "films",
-                &["id"],
-            ),
-            fk(
-                "roles_actor_id_fkey",
-                "roles",
-                &["actor_id"],
-                "actors",
-                &["id"],
-            ),
-        ];
-        c.reindex();
-        c
-    }
+    use crate::fixtures;
 
     fn summary(source: &str) -> Vec<String> {
-        let c = cache();
-        let Some(t) = c.table("api", source) else {
-            return vec![];
-        };
+        let c = fixtures::films_with_relations();
+        let t = c.table("api", source).expect("a table of the fixture");
         let mut out: Vec<String> = relationships(&c, t)
             .iter()
             .map(|r| {

@@ -196,18 +196,15 @@ mod tests {
             view_col("film_view2", "fid", "film_view", "film_id"),
             view_col("film_view2", "d", "film_view", "dir"),
         ]);
-        let view = cache
-            .table("api", "film_view2")
-            .cloned()
-            .unwrap_or_default();
+        let view = cache.table("api", "film_view2").unwrap();
         assert_eq!(view.primary_key, vec!["fid".to_string()]);
-        let rels: Vec<String> = relationships(&cache, &view)
+        let rels: Vec<String> = relationships(&cache, view)
             .iter()
             .map(|r| format!("{} {} {:?}", r.cardinality.name(), r.target.name, r.columns))
             .collect();
         assert_eq!(rels, vec![r#"many-to-one directors [("d", "id")]"#]);
-        let directors = cache.table("api", "directors").cloned().unwrap_or_default();
-        let mut back: Vec<String> = relationships(&cache, &directors)
+        let directors = cache.table("api", "directors").unwrap();
+        let mut back: Vec<String> = relationships(&cache, directors)
             .iter()
             .map(|r| r.target.name.clone())
             .collect();

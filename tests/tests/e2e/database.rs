@@ -24,8 +24,9 @@ fn psql_login(user: &str, password: &str) -> bool {
         .args(["-U", user, "-p", &cluster.port.to_string()])
         .env("PGPASSWORD", password)
         .output()
-        .map(|o| o.status.success())
-        .unwrap_or(false)
+        .expect("psql runs")
+        .status
+        .success()
 }
 
 /// A login role of the test's own that may switch to `web_anon`, as an authenticator.

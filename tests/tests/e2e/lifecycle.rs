@@ -103,15 +103,9 @@ fn crashed_filter_reloads_and_nothing_reaches_postgresql() {
         }
         std::thread::sleep(Duration::from_millis(20));
     }
-    assert!(
-        recovered.is_some(),
-        "the filter did not recover\n{}",
-        s.log_tail("envoy.log")
-    );
-    eprintln!(
-        "filter recovered {:?} after the crash",
-        recovered.unwrap_or_default()
-    );
+    let recovered = recovered
+        .unwrap_or_else(|| panic!("the filter did not recover\n{}", s.log_tail("envoy.log")));
+    eprintln!("filter recovered {recovered:?} after the crash");
     assert_eq!(
         pg_log_count(&m),
         0,

@@ -12,15 +12,7 @@ use sql_engine::response::ResponseShape;
 fn planned(title: &str, ts_ms: u64) -> Handoff {
     let s = stack();
     let settings = s.config.api_settings();
-    let cache = sql_engine::schema_cache::SchemaCache::new(
-        "t".into(),
-        vec![sql_engine::schema_cache::Table {
-            schema: "api".into(),
-            name: "films".into(),
-            columns: vec![],
-            ..Default::default()
-        }],
-    );
+    let cache = sql_engine::fixtures::films();
     let (_, st) = sql_engine::build_statement(
         "GET",
         "/films",
