@@ -124,14 +124,8 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .start()
         .await
         .map_err(describe)?;
-    let rows = tx
-        .query(RELATIONS, &[&schemas])
-        .await
-        .map_err(describe)?;
-    let keys = tx
-        .query(KEYS, &[&schemas])
-        .await
-        .map_err(describe)?;
+    let rows = tx.query(RELATIONS, &[&schemas]).await.map_err(describe)?;
+    let keys = tx.query(KEYS, &[&schemas]).await.map_err(describe)?;
     let fk_rows = tx
         .query(FOREIGN_KEYS, &[&schemas])
         .await
@@ -140,10 +134,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .query(VIEW_COLUMNS, &[&schemas])
         .await
         .map_err(describe)?;
-    let function_rows = tx
-        .query(FUNCTIONS, &[&schemas])
-        .await
-        .map_err(describe)?;
+    let function_rows = tx.query(FUNCTIONS, &[&schemas]).await.map_err(describe)?;
     let role_rows = tx.query(ROLE_SETTINGS, &[]).await.map_err(describe)?;
     let postgis: bool = tx
         .query_one(

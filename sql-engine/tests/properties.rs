@@ -3,42 +3,17 @@
 
 use proptest::prelude::*;
 use sql_engine::api_request::{comma_list, parse_request, ApiRequest, RequestHead};
-use sql_engine::schema_cache::{Column, SchemaCache, Table};
+use sql_engine::schema_cache::{SchemaCache, Table};
 use sql_engine::settings::ApiSettings;
 
+/// The films relation (typed columns, so JSON and full-text paths are exercised too); embeds
+/// in the generated selects name relations it lacks and must fail cleanly.
 fn cache() -> SchemaCache {
-    SchemaCache::new(
-        "v1".into(),
-        vec![Table {
-            schema: "api".into(),
-            name: "films".into(),
-            columns: vec![Column {
-                name: "id".into(),
-                data_type: "integer".into(),
-                nullable: false,
-                ..Default::default()
-            }],
-            ..Default::default()
-        }],
-    )
+    sql_engine::fixtures::films()
 }
 
 fn settings() -> ApiSettings {
-    ApiSettings {
-        db_schemas: vec!["api".into()],
-        db_anon_role: None,
-        db_max_rows: None,
-        jwt_aud: None,
-        jwt_role_claim_key: "$.role".into(),
-        db_aggregates_enabled: true,
-        sidecar_cluster: "c".into(),
-        schema_poll_ms: 1000,
-        db_tx_end: Default::default(),
-        max_body_bytes: sql_engine::settings::DEFAULT_MAX_BODY_BYTES,
-        jwt_cache_max_entries: 1000,
-        server_cors_allowed_origins: Vec::new(),
-        db_hoisted_tx_settings: Vec::new(),
-    }
+    ApiSettings::for_tests(&["api"])
 }
 
 proptest! {

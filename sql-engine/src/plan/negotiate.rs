@@ -59,6 +59,6 @@ mod tests {
             f("text/csv;q=0, application/json"),
             Ok(Format::Json { strip_nulls: false })
         );
-        insta::assert_snapshot!(f("text/xml, image/png").err().unwrap_or_default(), @r#"{"code":"PGRST107","details":null,"hint":null,"message":"None of these media types are available: text/xml, image/png"}"#);
+        insta::assert_snapshot!(f("text/xml, image/png").unwrap_err(), @r#"{"code":"PGRST107","details":null,"hint":null,"message":"None of these media types are available: text/xml, image/png"}"#);
     }
 }
