@@ -62,13 +62,12 @@ fn query_for(case: &Case<'_>, cache: &SchemaCache, settings: &ApiSettings) -> Qu
     .expect("not OPTIONS")
 }
 
-/// The hand-off's transaction, body and shape, then the answer for each of `pages` (rows in
-/// the page, exact total, rows an upsert inserted, the first row's key for `Location`).
-fn golden(
-    case: &Case<'_>,
-    settings: &ApiSettings,
-    pages: &[(u64, Option<i64>, Option<i64>, Option<&str>)],
-) -> String {
+/// What the statement returned: rows in the page, the exact total, rows an upsert inserted,
+/// the first row's key for `Location`.
+type Returned<'a> = (u64, Option<i64>, Option<i64>, Option<&'a str>);
+
+/// The hand-off's transaction, body and shape, then the answer for each of `pages`.
+fn golden(case: &Case<'_>, settings: &ApiSettings, pages: &[Returned<'_>]) -> String {
     let q = query_for(case, &fixtures::tasks(), settings);
     let mut out = format!(
         "{} {}?{}\ntx: {}\nbody: {}\nshape: {}\n",
