@@ -8,6 +8,7 @@ use crate::settings::ApiSettings;
 
 use super::negotiate::negotiate;
 use super::read::{exposed_schema, plan_read_on, ReadPlan};
+use super::types::{Source, Volatility};
 
 /// A function call resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,7 @@ pub struct CallPlan<'a> {
     pub args: CallArgs<'a>,
     /// POST: the body's format.
     pub body_format: Option<BodyFormat>,
+    pub volatility: Volatility,
     /// GET and HEAD, and POST to a function that is not volatile, run READ ONLY.
     pub read_only: bool,
     /// `Prefer: max-affected=N` with strict handling.
@@ -227,16 +229,18 @@ pub(super) fn plan_call<'a>(
     if max_affected.is_some() && !f.returns_set {
         return Err(ApiError::MaxAffectedNotSet);
     }
+    let volatility = Volatility::of(f);
     let mut plan = plan_read_on(read, output, schema, relation, cache, settings)?;
     plan.alias = Some(f.name.clone());
-    plan.source = Some("pgrst_rows");
+    plan.source = Source::CallRows;
     plan.scalar = !f.returns_composite;
     Ok(CallPlan {
         function: f,
         read: plan,
         args,
         body_format: format,
-        read_only: format.is_none() || f.volatility != "v",
+        volatility,
+        read_only: format.is_none() || volatility != Volatility::Volatile,
         max_affected,
     })
 }
