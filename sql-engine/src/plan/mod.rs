@@ -89,3 +89,6 @@ pub fn plan<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;
