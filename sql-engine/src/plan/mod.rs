@@ -10,7 +10,7 @@ mod read;
 mod resolve;
 mod types;
 
-pub use call::{CallArgs, CallPlan};
+pub use call::{CallArg, CallArgs, CallPlan};
 pub use embed::{EmbedPlan, MAX_EMBEDS};
 pub use mutate::WritePlan;
 pub use read::ReadPlan;

@@ -79,6 +79,25 @@ fn cache() -> SchemaCache {
         function("pure", "i", Vec::new()),
         function("read_it", "s", Vec::new()),
         function("bump", "v", Vec::new()),
+        Function {
+            variadic: true,
+            ..function(
+                "sum_all",
+                "i",
+                vec![
+                    Argument {
+                        name: "base".into(),
+                        data_type: "integer".into(),
+                        has_default: true,
+                    },
+                    Argument {
+                        name: "v".into(),
+                        data_type: "integer[]".into(),
+                        has_default: false,
+                    },
+                ],
+            )
+        },
     ];
     cache.reindex();
     cache
@@ -415,4 +434,37 @@ fn writes_read_their_returned_rows_from_the_mutation() {
             "{refused}"
         );
     }
+}
+
+#[test]
+fn the_last_parameter_of_a_variadic_function_is_passed_variadic() {
+    let cache = cache();
+    let args = |method: &str, query: &str, body: &str| match plan_of(
+        &cache,
+        method,
+        "/rpc/sum_all",
+        query,
+        body,
+    ) {
+        Ok(Plan::Call(c)) => match c.args {
+            CallArgs::Query(args) => args
+                .into_iter()
+                .map(|(a, values)| (a.argument.name.clone(), a.variadic, values.len()))
+                .collect::<Vec<_>>(),
+            CallArgs::Body(args) => args
+                .into_iter()
+                .map(|a| (a.argument.name.clone(), a.variadic, 0))
+                .collect(),
+            CallArgs::Whole(_) => unreachable!("a whole-body call"),
+        },
+        other => unreachable!("not a call: {other:?}"),
+    };
+    assert_eq!(
+        args("GET", "base=1&v=2&v=3", ""),
+        [("base".into(), false, 1), ("v".into(), true, 2)]
+    );
+    assert_eq!(
+        args("POST", "", r#"{"v":[1,2]}"#),
+        [("v".to_string(), true, 0)]
+    );
 }
