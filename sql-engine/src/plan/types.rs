@@ -42,7 +42,7 @@ pub enum Volatility {
 
 impl Volatility {
     /// From the catalog's code: `i`, `s` or `v`. PostgreSQL has no other; anything else is
-    /// read as stable, which is what every code but `v` meant before.
+    /// taken as stable, so only `v` ever makes a call read-write.
     pub fn of(function: &Function) -> Self {
         match function.volatility.as_str() {
             "i" => Volatility::Immutable,
