@@ -8,6 +8,7 @@ use crate::settings::ApiSettings;
 
 use super::negotiate::negotiate;
 use super::read::{exposed_schema, plan_read_on, ReadPlan};
+use super::types::{Source, Volatility};
 
 /// A function call resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -18,6 +19,7 @@ pub struct CallPlan<'a> {
     pub args: CallArgs<'a>,
     /// POST: the body's format.
     pub body_format: Option<BodyFormat>,
+    pub volatility: Volatility,
     /// GET and HEAD, and POST to a function that is not volatile, run READ ONLY.
     pub read_only: bool,
     /// `Prefer: max-affected=N` with strict handling.
@@ -28,11 +30,19 @@ pub struct CallPlan<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CallArgs<'a> {
     /// Named arguments with their query-string values (several for VARIADIC and arrays).
-    Query(Vec<(&'a crate::schema_cache::Argument, Vec<String>)>),
+    Query(Vec<(CallArg<'a>, Vec<String>)>),
     /// Named arguments taken from the JSON body's keys.
-    Body(Vec<&'a crate::schema_cache::Argument>),
+    Body(Vec<CallArg<'a>>),
     /// The whole body is the single unnamed argument.
     Whole(&'a crate::schema_cache::Argument),
+}
+
+/// A named argument a call passes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CallArg<'a> {
+    pub argument: &'a crate::schema_cache::Argument,
+    /// The function's VARIADIC parameter (its last): passed as `VARIADIC name := array`.
+    pub variadic: bool,
 }
 
 /// The relation of a function result that is not a relation's rows: no known columns.
@@ -193,13 +203,23 @@ pub(super) fn plan_call<'a>(
         (Some(_), None) => Vec::new(),
     };
     let (f, whole) = choose_function(cache, &schema, &function, &given, format)?;
+    let passed = |a: &'a crate::schema_cache::Argument| CallArg {
+        argument: a,
+        variadic: f.variadic && f.args.last().is_some_and(|last| std::ptr::eq(last, a)),
+    };
     let args = if whole {
         match f.args.first() {
             Some(a) => CallArgs::Whole(a),
             None => CallArgs::Body(Vec::new()),
         }
     } else if format.is_some() {
-        CallArgs::Body(f.args.iter().filter(|a| given.contains(&a.name)).collect())
+        CallArgs::Body(
+            f.args
+                .iter()
+                .filter(|a| given.contains(&a.name))
+                .map(passed)
+                .collect(),
+        )
     } else {
         CallArgs::Query(
             f.args
@@ -211,7 +231,7 @@ pub(super) fn plan_call<'a>(
                         .filter(|(k, _)| *k == a.name)
                         .map(|(_, v)| v.clone())
                         .collect();
-                    (a, values)
+                    (passed(a), values)
                 })
                 .collect(),
         )
@@ -227,16 +247,18 @@ pub(super) fn plan_call<'a>(
     if max_affected.is_some() && !f.returns_set {
         return Err(ApiError::MaxAffectedNotSet);
     }
+    let volatility = Volatility::of(f);
     let mut plan = plan_read_on(read, output, schema, relation, cache, settings)?;
     plan.alias = Some(f.name.clone());
-    plan.source = Some("pgrst_rows");
+    plan.source = Source::CallRows;
     plan.scalar = !f.returns_composite;
     Ok(CallPlan {
         function: f,
         read: plan,
         args,
         body_format: format,
-        read_only: format.is_none() || f.volatility != "v",
+        volatility,
+        read_only: format.is_none() || volatility != Volatility::Volatile,
         max_affected,
     })
 }

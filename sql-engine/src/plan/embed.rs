@@ -8,7 +8,9 @@ use crate::schema_cache::relationships::{self, Relationship};
 use crate::schema_cache::{SchemaCache, Table};
 use crate::settings::ApiSettings;
 
-use super::read::{computed_columns, finish_node, ReadPlan};
+use super::read::ReadPlan;
+use super::resolve::{self, Items};
+use super::types::Source;
 
 /// Embedded resources one request may have, at all depths.
 pub const MAX_EMBEDS: usize = 64;
@@ -23,10 +25,11 @@ pub struct EmbedPlan<'a> {
     pub relationship: Relationship<'a>,
     /// `!inner`: parents without a match are left out.
     pub inner: bool,
-    /// Whether the embed has output (`rel()` joins without output).
-    pub outputs: bool,
-    /// `...rel(cols)`: its columns go into the parent row.
-    pub spread: bool,
+    /// `!inner` or a `rel=is.null` test: the embed decides which parent rows there are, so the
+    /// count query joins it too.
+    pub filters_parent: bool,
+    /// `...rel(cols)`: the columns it brings into the parent row, by output name.
+    pub spread: Option<Vec<String>>,
     pub plan: ReadPlan<'a>,
 }
 
@@ -71,43 +74,27 @@ pub(super) fn plan_embeds<'a>(
             }
             !matches
         });
-        let mut child = ReadPlan {
-            schema: target.schema.clone(),
-            table: target.name.clone(),
-            relation: target,
+        let mut items = Items {
             select: embed.select.clone(),
             filters: Vec::new(),
             logic: Vec::new(),
             order: Vec::new(),
-            limit: settings.db_max_rows,
-            offset: 0,
-            paged: false,
-            max_rows: settings.db_max_rows,
-            content_profile: None,
-            headers_only: false,
-            format: Format::Json { strip_nulls: false },
-            count: None,
-            preferences: Preferences::default(),
-            alias: Some(format!("pgrst_{number}")),
-            embeds: Vec::new(),
-            embed_nulls: Vec::new(),
-            computed: computed_columns(cache, target),
-            source: None,
-            scalar: false,
         };
+        let mut limit = settings.db_max_rows;
+        let mut offset = 0;
         for param in mine {
             match param {
-                EmbedParam::Filter(f) => child.filters.push(f),
-                EmbedParam::Logic(t) => child.logic.push(t),
-                EmbedParam::Order(o) => child.order = o,
+                EmbedParam::Filter(f) => items.filters.push(f),
+                EmbedParam::Logic(t) => items.logic.push(t),
+                EmbedParam::Order(o) => items.order = o,
                 EmbedParam::Limit(n) => {
                     let n = u64::try_from(n.max(0)).unwrap_or(0);
-                    child.limit = Some(settings.db_max_rows.map_or(n, |m| n.min(m)));
+                    limit = Some(settings.db_max_rows.map_or(n, |m| n.min(m)));
                 }
-                EmbedParam::Offset(n) => child.offset = u64::try_from(n.max(0)).unwrap_or(0),
+                EmbedParam::Offset(n) => offset = u64::try_from(n.max(0)).unwrap_or(0),
             }
         }
-        child.embeds = plan_embeds(
+        let child_embeds = plan_embeds(
             cache,
             settings,
             target,
@@ -116,15 +103,38 @@ pub(super) fn plan_embeds<'a>(
             &child_path,
             counter,
         )?;
-        let child = finish_node(child)?;
+        let node = resolve::node(cache, target, &target.name, items, child_embeds)?;
+        let spread = embed
+            .spread
+            .then(|| resolve::output_names(&node.select, &node.embeds, target));
         embeds.push(EmbedPlan {
             name: embed.name().to_string(),
             lateral: format!("pgrst_{number}_embed"),
             relationship,
             inner: embed.join == Some(JoinType::Inner),
-            outputs: !embed.select.is_empty(),
-            spread: embed.spread,
-            plan: child,
+            filters_parent: embed.join == Some(JoinType::Inner),
+            spread,
+            plan: ReadPlan {
+                schema: target.schema.clone(),
+                table: target.name.clone(),
+                relation: target,
+                select: node.select,
+                filters: node.filters,
+                order: node.order,
+                limit,
+                offset,
+                paged: false,
+                max_rows: settings.db_max_rows,
+                content_profile: None,
+                headers_only: false,
+                format: Format::Json { strip_nulls: false },
+                count: None,
+                preferences: Preferences::default(),
+                alias: Some(format!("pgrst_{number}")),
+                embeds: node.embeds,
+                source: Source::Relation,
+                scalar: false,
+            },
         });
     }
     Ok(embeds)

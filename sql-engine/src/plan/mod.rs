@@ -1,16 +1,23 @@
 //! The plan: a typed request resolved against the schema cache and the settings. One module per
-//! plan kind; the SQL printer ([`crate::sql`]) reads plans and nothing else.
+//! plan kind. Names are resolved here (the vocabulary is in `types`), so the SQL printer
+//! ([`crate::sql`]) reads plans and prints, and consults nothing else.
 
 mod call;
 mod embed;
 mod mutate;
 pub mod negotiate;
 mod read;
+mod resolve;
+mod types;
 
-pub use call::{CallArgs, CallPlan};
+pub use call::{CallArg, CallArgs, CallPlan};
 pub use embed::{EmbedPlan, MAX_EMBEDS};
 pub use mutate::WritePlan;
 pub use read::ReadPlan;
+pub use types::{
+    FieldSource, FullText, InvalidTypeName, OrderTarget, PlannedField, PlannedFilter,
+    PlannedOperation, PlannedOrder, PlannedSelect, Source, TypeName, Volatility,
+};
 
 use crate::api_request::ApiRequest;
 use crate::error::ApiError;
@@ -52,7 +59,7 @@ pub fn plan<'a>(
                 .ok_or_else(|| call::not_found(cache, &schema, &function, &[], false))?;
             let volatile = std::iter::once(first)
                 .chain(found)
-                .all(|f| f.volatility == "v");
+                .all(|f| Volatility::of(f) == Volatility::Volatile);
             Ok(Plan::Options {
                 allow: String::from(if volatile {
                     "OPTIONS,POST"
@@ -82,3 +89,6 @@ pub fn plan<'a>(
         }
     }
 }
+
+#[cfg(test)]
+mod tests;

@@ -2,14 +2,13 @@
 
 use crate::api_request::payload::BodyFormat;
 use crate::api_request::preferences::{Count, Resolution, Return};
-use crate::api_request::{
-    Filter, Mutation, Operation, Operator, ReadRequest, SelectItem, WriteRequest,
-};
+use crate::api_request::{Mutation, Operator, ReadRequest, SelectItem, WriteRequest};
 use crate::error::ApiError;
 use crate::schema_cache::{Column, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 use super::read::{plan_read, ReadPlan};
+use super::types::{PlannedFilter, PlannedOperation, Source};
 
 /// A write resolved against the schema cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,7 +66,7 @@ pub(super) fn plan_write<'a>(
     target.limit = None;
     let mut returned = plan_read(read, cache, settings)?;
     returned.alias = Some(returned.table.clone());
-    returned.source = Some("pgrst_mutation");
+    returned.source = Source::Mutation;
     returned.limit = None;
     returned.max_rows = None;
     returned.paged = false;
@@ -143,18 +142,25 @@ fn put_key_values(
     target: &ReadPlan<'_>,
     relation: &Table,
 ) -> Result<Vec<(String, String)>, ApiError> {
-    if !target.logic.is_empty() || relation.primary_key.is_empty() {
+    let logic = target
+        .filters
+        .iter()
+        .any(|f| matches!(f, PlannedFilter::Logic { .. }));
+    if logic || relation.primary_key.is_empty() {
         return Err(ApiError::PutFilters);
     }
     let mut values = Vec::new();
     for key in &relation.primary_key {
-        let mut matching = target.filters.iter().filter(|f| &f.field.name == key);
+        let mut matching = target
+            .filters
+            .iter()
+            .filter(|f| matches!(f, PlannedFilter::Op { field, .. } if field.name() == key));
         match (matching.next(), matching.next()) {
             (
-                Some(Filter {
+                Some(PlannedFilter::Op {
                     field,
                     negated: false,
-                    operation: Operation::Compare(Operator::Eq, value),
+                    operation: PlannedOperation::Compare(Operator::Eq, value),
                 }),
                 None,
             ) if field.json_path.is_empty() => values.push((key.clone(), value.clone())),

@@ -1,28 +1,28 @@
 //! Reads: a relation's rows, the page, `db-max-rows`, embeds, the format.
 
 use crate::api_request::preferences::{Count, Preferences};
-use crate::api_request::{
-    Filter, IsValue, LogicTree, Operation, OrderTerm, ReadRequest, SelectItem,
-};
+use crate::api_request::{ReadRequest, SelectItem};
 use crate::error::ApiError;
 use crate::media::Format;
-use crate::schema_cache::{fuzzy, Function, SchemaCache, Table};
+use crate::schema_cache::{fuzzy, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 use super::embed::{plan_embeds, EmbedPlan};
 use super::negotiate::negotiate;
+use super::resolve::{self, Items};
+use super::types::{PlannedFilter, PlannedOrder, PlannedSelect, Source};
 
-/// A read resolved against the schema cache.
+/// A read resolved against the schema cache: every name looked up, every output named.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReadPlan<'a> {
     pub schema: String,
     pub table: String,
-    /// The relation in the schema cache (column types decide JSON and full-text wrapping).
+    /// The relation in the schema cache.
     pub relation: &'a Table,
-    pub select: Vec<SelectItem>,
-    pub filters: Vec<Filter>,
-    pub logic: Vec<LogicTree>,
-    pub order: Vec<OrderTerm>,
+    pub select: Vec<PlannedSelect<'a>>,
+    /// The conditions of `WHERE`, in order: filters, logic trees, then `rel=is.null` tests.
+    pub filters: Vec<PlannedFilter<'a>>,
+    pub order: Vec<PlannedOrder<'a>>,
     /// `limit`, capped by `db-max-rows`.
     pub limit: Option<u64>,
     pub offset: u64,
@@ -40,14 +40,8 @@ pub struct ReadPlan<'a> {
     pub alias: Option<String>,
     /// Embedded resources, in the order their `select` items appear.
     pub embeds: Vec<EmbedPlan<'a>>,
-    /// `rel=is.null` / `rel=not.is.null`: rows without / with a related row (embed name, wants
-    /// null).
-    pub embed_nulls: Vec<(String, bool)>,
-    /// Computed columns of the relation: scalar functions taking its row.
-    pub computed: Vec<&'a Function>,
-    /// The CTE the rows come from instead of the relation: a write's `RETURNING`
-    /// (`pgrst_mutation`) or a function's result (`pgrst_rows`).
-    pub source: Option<&'static str>,
+    /// Where the rows come from: the relation, a write's `RETURNING` or a function's result.
+    pub source: Source,
     /// Each row is one scalar value (`pgrst_scalar`): a function returning a base type.
     pub scalar: bool,
 }
@@ -135,14 +129,20 @@ pub(super) fn plan_read_on<'a>(
     if let Some((path, _)) = params.first() {
         return Err(ApiError::NotEmbedded(path.join(".")));
     }
-    Ok(ReadPlan {
-        schema,
-        table: read.table,
-        relation,
+    let items = Items {
         select: read.select,
         filters: read.filters,
         logic: read.logic,
         order: read.order,
+    };
+    let node = resolve::node(cache, relation, &read.table, items, embeds)?;
+    Ok(ReadPlan {
+        schema,
+        table: read.table,
+        relation,
+        select: node.select,
+        filters: node.filters,
+        order: node.order,
         limit,
         offset: read.offset,
         paged: read.limit.is_some() || read.offset > 0,
@@ -153,21 +153,10 @@ pub(super) fn plan_read_on<'a>(
         count: read.preferences.count,
         preferences: read.preferences,
         alias: None,
-        embeds,
-        embed_nulls: Vec::new(),
-        computed: computed_columns(cache, relation),
-        source: None,
+        embeds: node.embeds,
+        source: Source::Relation,
         scalar: false,
     })
-    .and_then(finish_node)
-}
-
-pub(super) fn computed_columns<'a>(cache: &'a SchemaCache, table: &Table) -> Vec<&'a Function> {
-    cache
-        .functions_of(table)
-        .into_iter()
-        .filter(|f| cache.computed_column(table, &f.name) == Some(*f))
-        .collect()
 }
 
 fn has_aggregates(select: &[SelectItem]) -> bool {
@@ -176,41 +165,4 @@ fn has_aggregates(select: &[SelectItem]) -> bool {
         SelectItem::Embed(e) => has_aggregates(&e.select),
         _ => false,
     })
-}
-
-/// Moves `rel=is.null` filters onto embeds and checks orders by embedded columns.
-pub(super) fn finish_node(mut plan: ReadPlan<'_>) -> Result<ReadPlan<'_>, ApiError> {
-    let embed_names: Vec<String> = plan.embeds.iter().map(|e| e.name.clone()).collect();
-    let mut kept = Vec::new();
-    for f in std::mem::take(&mut plan.filters) {
-        let null_test = match f.operation {
-            Operation::Is(IsValue::Null) => Some(!f.negated),
-            Operation::Is(IsValue::NotNull) => Some(f.negated),
-            _ => None,
-        };
-        match null_test {
-            Some(wants_null)
-                if f.field.json_path.is_empty() && embed_names.contains(&f.field.name) =>
-            {
-                plan.embed_nulls.push((f.field.name.clone(), wants_null))
-            }
-            _ => kept.push(f),
-        }
-    }
-    plan.filters = kept;
-    for term in &plan.order {
-        let Some(name) = &term.embed else { continue };
-        let embed = plan
-            .embeds
-            .iter()
-            .find(|e| &e.name == name)
-            .ok_or_else(|| ApiError::NotEmbedded(name.clone()))?;
-        if !embed.relationship.cardinality.to_one() {
-            return Err(ApiError::RelatedOrderNotToOne {
-                origin: plan.table.clone(),
-                target: name.clone(),
-            });
-        }
-    }
-    Ok(plan)
 }

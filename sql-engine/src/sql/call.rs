@@ -10,24 +10,21 @@ use super::read::{outer_statement, source_query, NO_INSERTED};
 /// a relation. A scalar result is the column `pgrst_scalar`.
 pub(super) fn call_statement(c: &CallPlan<'_>) -> Sql {
     let f = c.function;
-    let last = f.args.len().saturating_sub(1);
-    let is_variadic = |a: &crate::schema_cache::Argument| {
-        f.variadic && f.args.get(last).is_some_and(|l| std::ptr::eq(l, a))
-    };
     let mut ctes = Sql::new();
     let mut call = Sql::new();
     call.ident(&f.schema).push(".").ident(&f.name).push("(");
     let mut from_args = false;
     match &c.args {
         CallArgs::Query(args) => {
-            for (i, (a, values)) in args.iter().enumerate() {
+            for (i, (arg, values)) in args.iter().enumerate() {
+                let a = arg.argument;
                 if i > 0 {
                     call.push(", ");
                 }
-                if is_variadic(a) {
+                if arg.variadic {
                     call.push("VARIADIC ");
                 }
-                let value = if is_variadic(a) {
+                let value = if arg.variadic {
                     array_literal(values)
                 } else {
                     values.first().cloned().unwrap_or_default()
@@ -51,13 +48,14 @@ pub(super) fn call_statement(c: &CallPlan<'_>) -> Sql {
                      pg_catalog.json_typeof(pgrst_p.v) WHEN 'array' THEN pgrst_p.v \
                      ELSE pg_catalog.json_build_array(pgrst_p.v) END) AS pgrst_a(",
                 );
-            for (i, a) in args.iter().enumerate() {
+            for (i, arg) in args.iter().enumerate() {
+                let a = arg.argument;
                 if i > 0 {
                     ctes.push(", ");
                     call.push(", ");
                 }
                 ctes.ident(&a.name).push(" ").push(&a.data_type);
-                if is_variadic(a) {
+                if arg.variadic {
                     call.push("VARIADIC ");
                 }
                 call.ident(&a.name).push(" := pgrst_args.").ident(&a.name);

@@ -1,10 +1,10 @@
 //! Expressions: column references, JSON paths, casts, filters, logic trees and order terms.
 
-use crate::api_request::{
-    Conjunction, Direction, Field, Filter, JsonKey, LogicTree, Nulls, Operation, Operator,
-    OrderTerm, Quantifier,
+use crate::api_request::{Conjunction, Direction, JsonKey, Nulls, Quantifier};
+use crate::plan::{
+    FieldSource, FullText, OrderTarget, PlannedField, PlannedFilter, PlannedOperation,
+    PlannedOrder, ReadPlan, TypeName,
 };
-use crate::plan::ReadPlan;
 
 use super::fragment::{array_literal, Sql};
 
@@ -18,50 +18,44 @@ pub(super) fn qualified(plan: &ReadPlan<'_>) -> Sql {
     s
 }
 
-/// A column, or a computed column: `"schema"."fn"("row")`.
+/// A column of the node's rows: `"schema"."table"."name"`.
 pub(super) fn column(plan: &ReadPlan<'_>, name: &str) -> Sql {
-    if let Some(f) = computed(plan, name) {
-        let mut s = Sql::new();
-        s.ident(&f.schema).push(".").ident(&f.name).push("(");
-        s.ident(plan.alias.as_deref().unwrap_or(&plan.table))
-            .push(")");
-        return s;
-    }
     let mut s = qualified(plan);
     s.push(".").ident(name);
     s
 }
 
-/// The computed column `name`, when the relation has no column of that name.
-pub(super) fn computed<'p>(
-    plan: &'p ReadPlan<'_>,
-    name: &str,
-) -> Option<&'p crate::schema_cache::Function> {
-    if plan.relation.columns.iter().any(|c| c.name == name) {
-        return None;
+/// A field without its path: a column, or a computed column `"schema"."fn"("row")`.
+fn source(plan: &ReadPlan<'_>, f: &PlannedField<'_>) -> Sql {
+    match &f.source {
+        FieldSource::Column(c) => column(plan, &c.name),
+        FieldSource::Unresolved(name) => column(plan, name),
+        FieldSource::Computed(function) => {
+            let mut s = Sql::new();
+            s.ident(&function.schema)
+                .push(".")
+                .ident(&function.name)
+                .push("(");
+            s.ident(plan.alias.as_deref().unwrap_or(&plan.table))
+                .push(")");
+            s
+        }
     }
-    plan.computed.iter().find(|f| f.name == name).copied()
 }
 
-/// Whether a column holds JSON (unknown columns are left to PostgreSQL to report).
-pub(super) fn is_json(plan: &ReadPlan<'_>, name: &str) -> bool {
-    plan.relation
-        .column_type(name)
-        .is_none_or(|t| t == "json" || t == "jsonb")
-}
-
-/// A column, with its JSON path: keys are text parameters, indexes `$n::int`; a column that is
-/// not JSON is turned into JSON first, as PostgREST does.
 /// A field, cast when the select item asks for it: `CAST(field AS type)`.
-pub(super) fn cast_field(plan: &ReadPlan<'_>, f: &Field, cast: Option<&str>) -> Sql {
+pub(super) fn cast_field(
+    plan: &ReadPlan<'_>,
+    f: &PlannedField<'_>,
+    cast: Option<&TypeName>,
+) -> Sql {
     match cast {
-        // The type name is restricted to letters, digits and `_` by the grammar.
         Some(ty) => {
             let mut s = Sql::new();
             s.push("CAST(")
                 .append(field(plan, f))
                 .push(" AS ")
-                .push(ty)
+                .push(ty.as_str())
                 .push(")");
             s
         }
@@ -69,15 +63,16 @@ pub(super) fn cast_field(plan: &ReadPlan<'_>, f: &Field, cast: Option<&str>) -> 
     }
 }
 
-pub(super) fn field(plan: &ReadPlan<'_>, f: &Field) -> Sql {
-    let mut s = Sql::new();
+/// A field with its JSON path: keys are text parameters, indexes `$n::int`.
+pub(super) fn field(plan: &ReadPlan<'_>, f: &PlannedField<'_>) -> Sql {
     if f.json_path.is_empty() {
-        return column(plan, &f.name);
+        return source(plan, f);
     }
-    if is_json(plan, &f.name) {
-        s.append(column(plan, &f.name));
+    let mut s = Sql::new();
+    if f.to_json {
+        s.push("to_jsonb(").append(source(plan, f)).push(")");
     } else {
-        s.push("to_jsonb(").append(column(plan, &f.name)).push(")");
+        s.append(source(plan, f));
     }
     for step in &f.json_path {
         s.push(if step.as_text { "->>" } else { "->" });
@@ -93,82 +88,31 @@ pub(super) fn field(plan: &ReadPlan<'_>, f: &Field) -> Sql {
     s
 }
 
-/// ` WHERE <filters AND logic trees>`, or nothing.
+/// ` WHERE <conditions>`, or nothing.
 pub(super) fn where_clause(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
-    let conditions = plan
-        .filters
-        .iter()
-        .map(|f| filter(plan, f))
-        .chain(plan.logic.iter().map(|t| logic_tree(plan, t)));
-    for (i, condition) in conditions.enumerate() {
+    for (i, condition) in plan.filters.iter().enumerate() {
         q.push(if i == 0 { " WHERE " } else { " AND " });
-        q.append(condition);
+        q.append(filter(plan, condition));
     }
     q
 }
 
-pub(super) fn filter(plan: &ReadPlan<'_>, f: &Filter) -> Sql {
-    let mut s = Sql::new();
-    if f.negated {
-        s.push("NOT ");
-    }
-    let target = field(plan, &f.field);
-    let like_value = |op: Operator, v: &str| match op {
-        Operator::Like | Operator::Ilike => v.replace('*', "%"),
-        _ => v.to_string(),
-    };
-    match &f.operation {
-        Operation::Compare(op, value) => {
-            s.append(target)
-                .push(" ")
-                .push(op.sql())
-                .push(" ")
-                .param(like_value(*op, value));
-        }
-        Operation::Quantified(op, q, value) => {
-            s.append(target).push(" ").push(op.sql());
-            s.push(match q {
-                Quantifier::Any => " ANY (",
-                Quantifier::All => " ALL (",
-            });
-            s.param(like_value(*op, value)).push(")");
-        }
-        Operation::Is(v) => {
-            s.append(target).push(" IS ").push(v.sql());
-        }
-        Operation::In(items) => {
-            s.append(target)
-                .push(" = ANY (")
-                .param(array_literal(items))
-                .push(")");
-        }
-        Operation::Fts(op, lang, query) => {
-            let is_tsvector = f.field.json_path.is_empty()
-                && plan.relation.column_type(&f.field.name) == Some("tsvector");
-            if is_tsvector {
-                s.append(target);
-            } else {
-                s.push("to_tsvector(");
-                if let Some(l) = lang {
-                    s.param(l.clone()).push(", ");
-                }
-                s.append(target).push(")");
+pub(super) fn filter(plan: &ReadPlan<'_>, f: &PlannedFilter<'_>) -> Sql {
+    match f {
+        PlannedFilter::Op {
+            field: target,
+            negated,
+            operation,
+        } => {
+            let mut s = Sql::new();
+            if *negated {
+                s.push("NOT ");
             }
-            s.push(" @@ ").push(op.sql_function()).push("(");
-            if let Some(l) = lang {
-                s.param(l.clone()).push(", ");
-            }
-            s.param(query.clone()).push(")");
+            s.append(op(plan, target, operation));
+            s
         }
-    }
-    s
-}
-
-pub(super) fn logic_tree(plan: &ReadPlan<'_>, tree: &LogicTree) -> Sql {
-    match tree {
-        LogicTree::Filter(f) => filter(plan, f),
-        LogicTree::Node {
+        PlannedFilter::Logic {
             negated,
             conjunction,
             children,
@@ -186,27 +130,107 @@ pub(super) fn logic_tree(plan: &ReadPlan<'_>, tree: &LogicTree) -> Sql {
                 if i > 0 {
                     s.push(joiner);
                 }
-                s.append(logic_tree(plan, child));
+                s.append(filter(plan, child));
             }
             s.push(")");
             s
         }
+        PlannedFilter::NullEmbed { embed, wants_null } => null_embed(plan, *embed, *wants_null),
     }
 }
 
-pub(super) fn order_term(plan: &ReadPlan<'_>, term: &OrderTerm) -> Sql {
-    let mut s = match term
-        .embed
-        .as_ref()
-        .and_then(|name| plan.embeds.iter().find(|e| &e.name == name))
-    {
+fn op(plan: &ReadPlan<'_>, f: &PlannedField<'_>, operation: &PlannedOperation) -> Sql {
+    let mut s = Sql::new();
+    let target = field(plan, f);
+    match operation {
+        PlannedOperation::Compare(op, value) => {
+            s.append(target)
+                .push(" ")
+                .push(op.sql())
+                .push(" ")
+                .param(value.clone());
+        }
+        PlannedOperation::Quantified(op, q, value) => {
+            s.append(target).push(" ").push(op.sql());
+            s.push(match q {
+                Quantifier::Any => " ANY (",
+                Quantifier::All => " ALL (",
+            });
+            s.param(value.clone()).push(")");
+        }
+        PlannedOperation::Is(v) => {
+            s.append(target).push(" IS ").push(v.sql());
+        }
+        PlannedOperation::In(items) => {
+            s.append(target)
+                .push(" = ANY (")
+                .param(array_literal(items))
+                .push(")");
+        }
+        PlannedOperation::FullText(FullText {
+            operator,
+            language,
+            query,
+            tsvector,
+        }) => {
+            if *tsvector {
+                s.append(target);
+            } else {
+                s.push("to_tsvector(");
+                if let Some(l) = language {
+                    s.param(l.clone()).push(", ");
+                }
+                s.append(target).push(")");
+            }
+            s.push(" @@ ").push(operator.sql_function()).push("(");
+            if let Some(l) = language {
+                s.param(l.clone()).push(", ");
+            }
+            s.param(query.clone()).push(")");
+        }
+    }
+    s
+}
+
+/// `rel=is.null` → the embed's lateral row (to-one) or array (to-many) is null; a to-many
+/// spread gathered no rows.
+fn null_embed(plan: &ReadPlan<'_>, embed: usize, wants_null: bool) -> Sql {
+    let mut s = Sql::new();
+    let Some(e) = plan.embeds.get(embed) else {
+        return s;
+    };
+    s.ident(&e.lateral);
+    let to_one = e.relationship.cardinality.to_one();
+    if e.spread.is_some() && !to_one {
+        s.push(if wants_null {
+            ".\"pgrst_n\" = 0"
+        } else {
+            ".\"pgrst_n\" > 0"
+        });
+        return s;
+    }
+    if !to_one {
+        s.push(".").ident(&e.lateral);
+    }
+    s.push(if wants_null {
+        " IS NOT DISTINCT FROM NULL"
+    } else {
+        " IS DISTINCT FROM NULL"
+    });
+    s
+}
+
+pub(super) fn order_term(plan: &ReadPlan<'_>, term: &PlannedOrder<'_>) -> Sql {
+    let mut s = match &term.target {
         // `rel(col)`: the column of the to-one embed's lateral row.
-        Some(e) => {
+        OrderTarget::Embed { embed, column } => {
             let mut s = Sql::new();
-            s.ident(&e.lateral).push(".").ident(&term.field.name);
+            if let Some(e) = plan.embeds.get(*embed) {
+                s.ident(&e.lateral).push(".").ident(column);
+            }
             s
         }
-        None => field(plan, &term.field),
+        OrderTarget::Field(f) => field(plan, f),
     };
     match term.direction {
         Some(Direction::Asc) => s.push(" ASC"),

@@ -3,14 +3,12 @@
 //! are lateral subqueries of the same shape, so they live here too.
 
 use crate::api_request::preferences::Count;
-use crate::api_request::{AggregateFunction, Field, SelectItem};
+use crate::api_request::AggregateFunction;
 use crate::media::Format;
-use crate::plan::{EmbedPlan, ReadPlan};
+use crate::plan::{EmbedPlan, PlannedField, PlannedSelect, ReadPlan, Source, TypeName};
 use crate::schema_cache::relationships::Relationship;
 
-use super::expr::{
-    cast_field, column, computed, field, filter, logic_tree, order_term, qualified, where_clause,
-};
+use super::expr::{cast_field, column, field, filter, order_term, qualified, where_clause};
 use super::fragment::Sql;
 
 /// The main read statement. It returns one row per row of the page (at least one row, so an
@@ -108,20 +106,10 @@ pub(super) fn row_body(plan: &ReadPlan<'_>) -> &'static str {
 pub(super) fn count_query(plan: &ReadPlan<'_>) -> Sql {
     let mut q = Sql::new();
     q.push("SELECT 1 FROM ").append(from_item(plan));
-    let tested = |e: &&EmbedPlan<'_>| e.inner || plan.embed_nulls.iter().any(|(n, _)| *n == e.name);
-    for e in plan.embeds.iter().filter(tested) {
+    for e in plan.embeds.iter().filter(|e| e.filters_parent) {
         q.append(lateral_join(plan, e));
     }
-    let mut conditions = where_clause(plan);
-    for condition in embed_null_conditions(plan) {
-        conditions.push(if conditions.is_empty() {
-            " WHERE "
-        } else {
-            " AND "
-        });
-        conditions.append(condition);
-    }
-    q.append(conditions);
+    q.append(where_clause(plan));
     q
 }
 
@@ -133,11 +121,11 @@ pub(super) fn source_query(plan: &ReadPlan<'_>) -> Sql {
 /// its `RETURNING`.
 pub(super) fn from_item(plan: &ReadPlan<'_>) -> Sql {
     let mut s = Sql::new();
-    if let Some(cte) = plan.source {
-        s.push(cte);
-    } else {
-        s.ident(&plan.schema).push(".").ident(&plan.table);
-    }
+    match plan.source {
+        Source::Relation => s.ident(&plan.schema).push(".").ident(&plan.table),
+        Source::Mutation => s.push("pgrst_mutation"),
+        Source::CallRows => s.push("pgrst_rows"),
+    };
     if let Some(alias) = &plan.alias {
         s.push(" AS ").ident(alias);
     }
@@ -149,21 +137,11 @@ pub(super) fn from_item(plan: &ReadPlan<'_>) -> Sql {
 pub(super) fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
     let mut q = Sql::new();
     q.push("SELECT ");
-    let mut embeds = plan.embeds.iter();
-    let mut first = true;
-    for item in &plan.select {
-        let piece = match item {
-            SelectItem::Embed(_) => match embeds.next() {
-                Some(e) if e.outputs => embed_output(e),
-                _ => continue,
-            },
-            other => select_item(plan, other),
-        };
-        if !first {
+    for (i, item) in plan.select.iter().enumerate() {
+        if i > 0 {
             q.push(", ");
         }
-        first = false;
-        q.append(piece);
+        q.append(select_item(plan, item));
     }
     q.push(" FROM ");
     match link
@@ -228,8 +206,6 @@ pub(super) fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
         q.append(lateral_join(plan, e));
     }
     conditions.extend(plan.filters.iter().map(|f| filter(plan, f)));
-    conditions.extend(plan.logic.iter().map(|t| logic_tree(plan, t)));
-    conditions.extend(embed_null_conditions(plan));
     for (i, condition) in conditions.into_iter().enumerate() {
         q.push(if i == 0 { " WHERE " } else { " AND " });
         q.append(condition);
@@ -248,70 +224,37 @@ pub(super) fn node_query(plan: &ReadPlan<'_>, link: Option<Link<'_>>) -> Sql {
     q
 }
 
-/// The names of the columns a node outputs (what a spread brings into its parent).
-pub(super) fn output_columns(plan: &ReadPlan<'_>) -> Vec<String> {
-    let mut names = Vec::new();
-    let mut embeds = plan.embeds.iter();
-    for item in &plan.select {
-        match item {
-            SelectItem::Star => names.extend(plan.relation.columns.iter().map(|c| c.name.clone())),
-            SelectItem::Column { field, alias, .. } => names.push(
-                alias
-                    .clone()
-                    .unwrap_or_else(|| field.output_name().to_string()),
-            ),
-            SelectItem::Embed(_) => match embeds.next() {
-                Some(e) if e.outputs && e.spread => names.extend(output_columns(&e.plan)),
-                Some(e) if e.outputs => names.push(e.name.clone()),
-                _ => {}
-            },
-            SelectItem::Aggregate {
-                function, alias, ..
-            } => names.push(alias.clone().unwrap_or_else(|| function.name().to_string())),
-        }
-    }
-    names
-}
-
-pub(super) fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
+pub(super) fn select_item(plan: &ReadPlan<'_>, item: &PlannedSelect<'_>) -> Sql {
     match item {
-        SelectItem::Aggregate {
+        PlannedSelect::Aggregate {
             function,
             field,
             input_cast,
             result_cast,
-            alias,
+            output,
         } => aggregate(
             plan,
             *function,
             field.as_ref(),
-            input_cast.as_deref(),
-            result_cast.as_deref(),
-            alias.as_deref(),
+            input_cast.as_ref(),
+            result_cast.as_ref(),
+            output,
         ),
-        // Embeds are rendered from their plans by `node_query`.
-        SelectItem::Embed(_) => Sql::new(),
-        SelectItem::Star => {
+        PlannedSelect::Embed(i) => plan.embeds.get(*i).map(embed_output).unwrap_or_default(),
+        PlannedSelect::Star => {
             let mut s = qualified(plan);
             s.push(".*");
             s
         }
-        SelectItem::Column {
+        PlannedSelect::Field {
             field: f,
-            alias,
             cast,
+            output,
+            rename,
         } => {
-            let mut s = cast_field(plan, f, cast.as_deref());
-            let renamed =
-                cast.is_some() || !f.json_path.is_empty() || computed(plan, &f.name).is_some();
-            match alias {
-                Some(a) => {
-                    s.push(" AS ").ident(a);
-                }
-                None if renamed => {
-                    s.push(" AS ").ident(f.output_name());
-                }
-                None => {}
+            let mut s = cast_field(plan, f, cast.as_ref());
+            if *rename {
+                s.push(" AS ").ident(output);
             }
             s
         }
@@ -323,10 +266,10 @@ pub(super) fn select_item(plan: &ReadPlan<'_>, item: &SelectItem) -> Sql {
 pub(super) fn aggregate(
     plan: &ReadPlan<'_>,
     function: AggregateFunction,
-    target: Option<&Field>,
-    input_cast: Option<&str>,
-    result_cast: Option<&str>,
-    alias: Option<&str>,
+    target: Option<&PlannedField<'_>>,
+    input_cast: Option<&TypeName>,
+    result_cast: Option<&TypeName>,
+    output: &str,
 ) -> Sql {
     let mut s = Sql::new();
     if result_cast.is_some() {
@@ -338,7 +281,7 @@ pub(super) fn aggregate(
             s.push("CAST(")
                 .append(field(plan, f))
                 .push(" AS ")
-                .push(ty)
+                .push(ty.as_str())
                 .push(")");
         }
         (Some(f), None) => {
@@ -350,9 +293,9 @@ pub(super) fn aggregate(
     }
     s.push(")");
     if let Some(ty) = result_cast {
-        s.push(" AS ").push(ty).push(")");
+        s.push(" AS ").push(ty.as_str()).push(")");
     }
-    s.push(" AS ").ident(alias.unwrap_or(function.name()));
+    s.push(" AS ").ident(output);
     s
 }
 
@@ -362,36 +305,40 @@ pub(super) fn group_by(plan: &ReadPlan<'_>) -> Sql {
     if !plan
         .select
         .iter()
-        .any(|i| matches!(i, SelectItem::Aggregate { .. }))
+        .any(|i| matches!(i, PlannedSelect::Aggregate { .. }))
     {
         return s;
     }
     let mut keys: Vec<Sql> = Vec::new();
-    let mut embeds = plan.embeds.iter();
     for item in &plan.select {
         match item {
-            SelectItem::Star => {
+            PlannedSelect::Star => {
                 keys.extend(plan.relation.columns.iter().map(|c| column(plan, &c.name)))
             }
-            SelectItem::Column { field: f, cast, .. } => {
-                keys.push(cast_field(plan, f, cast.as_deref()));
+            PlannedSelect::Field { field: f, cast, .. } => {
+                keys.push(cast_field(plan, f, cast.as_ref()));
             }
-            SelectItem::Embed(_) => {
-                if let Some(e) = embeds.next().filter(|e| e.outputs) {
+            PlannedSelect::Embed(i) => {
+                if let Some(e) = plan.embeds.get(*i) {
                     let mut k = Sql::new();
                     k.ident(&e.lateral);
-                    if e.spread && !e.relationship.cardinality.to_one() {
-                        k.push(".\"pgrst_n\"");
-                        for name in output_columns(&e.plan) {
-                            k.push(", ").ident(&e.lateral).push(".").ident(&name);
+                    let to_one = e.relationship.cardinality.to_one();
+                    match &e.spread {
+                        Some(columns) if !to_one => {
+                            k.push(".\"pgrst_n\"");
+                            for name in columns {
+                                k.push(", ").ident(&e.lateral).push(".").ident(name);
+                            }
                         }
-                    } else if !e.relationship.cardinality.to_one() {
-                        k.push(".").ident(&e.lateral);
+                        _ if !to_one => {
+                            k.push(".").ident(&e.lateral);
+                        }
+                        _ => {}
                     }
                     keys.push(k);
                 }
             }
-            SelectItem::Aggregate { .. } => {}
+            PlannedSelect::Aggregate { .. } => {}
         }
     }
     for (i, key) in keys.into_iter().enumerate() {
@@ -431,10 +378,10 @@ pub(super) fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
             .push(") AS ")
             .ident(&e.lateral)
             .push(" ON TRUE");
-    } else if e.spread {
+    } else if let Some(columns) = &e.spread {
         // One array per spread column.
         s.push("SELECT ");
-        for (i, name) in output_columns(&e.plan).iter().enumerate() {
+        for (i, name) in columns.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
             }
@@ -481,8 +428,8 @@ pub(super) fn lateral_join(parent: &ReadPlan<'_>, e: &EmbedPlan<'_>) -> Sql {
 /// values for to-many).
 pub(super) fn embed_output(e: &EmbedPlan<'_>) -> Sql {
     let mut s = Sql::new();
-    if e.spread {
-        for (i, name) in output_columns(&e.plan).iter().enumerate() {
+    if let Some(columns) = &e.spread {
+        for (i, name) in columns.iter().enumerate() {
             if i > 0 {
                 s.push(", ");
             }
@@ -513,33 +460,4 @@ pub(super) fn embed_output(e: &EmbedPlan<'_>) -> Sql {
             .ident(&e.name);
     }
     s
-}
-
-/// `rel=is.null` → the embed's lateral row (to-one) or array (to-many) is null.
-pub(super) fn embed_null_conditions(plan: &ReadPlan<'_>) -> Vec<Sql> {
-    plan.embed_nulls
-        .iter()
-        .filter_map(|(name, wants_null)| {
-            let e = plan.embeds.iter().find(|e| &e.name == name)?;
-            let mut s = Sql::new();
-            s.ident(&e.lateral);
-            if e.spread && !e.relationship.cardinality.to_one() {
-                s.push(if *wants_null {
-                    ".\"pgrst_n\" = 0"
-                } else {
-                    ".\"pgrst_n\" > 0"
-                });
-                return Some(s);
-            }
-            if !e.relationship.cardinality.to_one() {
-                s.push(".").ident(&e.lateral);
-            }
-            s.push(if *wants_null {
-                " IS NOT DISTINCT FROM NULL"
-            } else {
-                " IS DISTINCT FROM NULL"
-            });
-            Some(s)
-        })
-        .collect()
 }

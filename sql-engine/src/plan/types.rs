@@ -1,0 +1,185 @@
+//! The plan's vocabulary, after PostgREST's `Plan/Types.hs`: fields, select items, filters and
+//! order terms resolved against the schema cache, so that the SQL printer only prints.
+
+use crate::api_request::{
+    AggregateFunction, Conjunction, Direction, FtsOperator, IsValue, JsonStep, Nulls, Operator,
+    Quantifier,
+};
+use crate::schema_cache::{Column, Function};
+
+/// A cast's type name, checked once: letters (any alphabet), digits and `_`, as the URL
+/// grammar accepts them. Nothing else can become one, so the printer writes it as SQL text.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TypeName(String);
+
+/// A cast's type name that is not letters, digits and `_`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("\"{0}\" is not a type name (letters, digits or _)")]
+pub struct InvalidTypeName(pub String);
+
+impl TypeName {
+    pub fn new(name: &str) -> Result<Self, InvalidTypeName> {
+        let valid = !name.is_empty() && name.chars().all(|c| c.is_alphanumeric() || c == '_');
+        if valid {
+            Ok(TypeName(name.to_string()))
+        } else {
+            Err(InvalidTypeName(name.to_string()))
+        }
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+/// A function's volatility (`pg_proc.provolatile`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Volatility {
+    Immutable,
+    Stable,
+    Volatile,
+}
+
+impl Volatility {
+    /// From the catalog's code: `i`, `s` or `v`. PostgreSQL has no other; anything else is
+    /// taken as stable, so only `v` ever makes a call read-write.
+    pub fn of(function: &Function) -> Self {
+        match function.volatility.as_str() {
+            "i" => Volatility::Immutable,
+            "v" => Volatility::Volatile,
+            _ => Volatility::Stable,
+        }
+    }
+}
+
+/// Where a node's rows come from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Source {
+    /// The relation itself: `"schema"."table"`.
+    Relation,
+    /// A write's `RETURNING` rows: the CTE `pgrst_mutation`.
+    Mutation,
+    /// A function's result: the CTE `pgrst_rows`.
+    CallRows,
+}
+
+/// What a field names.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FieldSource<'a> {
+    /// A column of the relation.
+    Column(&'a Column),
+    /// A computed column: a scalar function taking the relation's row.
+    Computed(&'a Function),
+    /// A name the schema cache does not know: printed quoted, for PostgreSQL to report (42703),
+    /// as PostgREST does.
+    Unresolved(String),
+}
+
+/// A field resolved against its relation: `PostgREST`'s `CoercibleField`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedField<'a> {
+    pub source: FieldSource<'a>,
+    pub json_path: Vec<JsonStep>,
+    /// The column is turned into JSON (`to_jsonb`) before its path is followed: a path on a
+    /// column that is not json/jsonb.
+    pub to_json: bool,
+}
+
+impl PlannedField<'_> {
+    /// The name the field is known by (column, function or as written).
+    pub fn name(&self) -> &str {
+        match &self.source {
+            FieldSource::Column(c) => &c.name,
+            FieldSource::Computed(f) => &f.name,
+            FieldSource::Unresolved(n) => n,
+        }
+    }
+}
+
+/// One item of a node's select list, its output name decided.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedSelect<'a> {
+    /// `*`: every column of the relation.
+    Star,
+    /// A field, perhaps cast; `rename` says whether the SQL names it (`AS "output"`): an alias,
+    /// a cast, a JSON path or a computed column.
+    Field {
+        field: PlannedField<'a>,
+        cast: Option<TypeName>,
+        output: String,
+        rename: bool,
+    },
+    /// `SUM(CAST(field AS t))::t AS "output"`; no field is `COUNT(<row>.*)`.
+    Aggregate {
+        function: AggregateFunction,
+        field: Option<PlannedField<'a>>,
+        input_cast: Option<TypeName>,
+        result_cast: Option<TypeName>,
+        output: String,
+    },
+    /// The output of the embed at this index of the node's embeds (embeds without output are
+    /// not select items).
+    Embed(usize),
+}
+
+/// A full-text operation: `to_tsvector(lang, field) @@ to_tsquery(lang, query)`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FullText {
+    pub operator: FtsOperator,
+    pub language: Option<String>,
+    pub query: String,
+    /// The field is a `tsvector` column, used as it is rather than through `to_tsvector`.
+    pub tsvector: bool,
+}
+
+/// What a field is tested with; values are the parameters' text as sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedOperation {
+    /// `field op $n` (`like`/`ilike` values have `*` turned into `%`).
+    Compare(Operator, String),
+    /// `field op ANY ($n)` / `ALL ($n)`: the value is an array literal.
+    Quantified(Operator, Quantifier, String),
+    /// `field IS …`
+    Is(IsValue),
+    /// `field = ANY ($n)`, the items sent as one array literal.
+    In(Vec<String>),
+    FullText(FullText),
+}
+
+/// One condition of a node's `WHERE`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PlannedFilter<'a> {
+    /// `[NOT] field operation`
+    Op {
+        field: PlannedField<'a>,
+        negated: bool,
+        operation: PlannedOperation,
+    },
+    /// `and(…)`, `or(…)`, `not.and(…)`, `not.or(…)`.
+    Logic {
+        negated: bool,
+        conjunction: Conjunction,
+        children: Vec<PlannedFilter<'a>>,
+    },
+    /// `rel=is.null` / `rel=not.is.null` on the embed at this index: rows without / with a
+    /// related row.
+    NullEmbed { embed: usize, wants_null: bool },
+}
+
+/// What an order term sorts by.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OrderTarget<'a> {
+    Field(PlannedField<'a>),
+    /// `rel(col)`: a column of the to-one embed at this index (its lateral row).
+    Embed {
+        embed: usize,
+        column: String,
+    },
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PlannedOrder<'a> {
+    pub target: OrderTarget<'a>,
+    pub direction: Option<Direction>,
+    pub nulls: Option<Nulls>,
+}
