@@ -5,6 +5,7 @@
 pub mod bench;
 pub mod http;
 pub mod install;
+pub mod layering;
 pub mod postgres;
 pub mod proc;
 pub mod stack;

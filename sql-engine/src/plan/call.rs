@@ -7,7 +7,8 @@ use crate::schema_cache::{fuzzy, Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 use super::negotiate::negotiate;
-use super::read::{exposed_schema, plan_read_on, ReadPlan};
+use super::read::{exposed_schema, plan_read_on};
+use super::types::ReadPlan;
 use super::types::{Source, Volatility};
 
 /// A function call resolved against the schema cache.

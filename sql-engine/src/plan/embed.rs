@@ -8,30 +8,11 @@ use crate::schema_cache::relationships::{self, Relationship};
 use crate::schema_cache::{SchemaCache, Table};
 use crate::settings::ApiSettings;
 
-use super::read::ReadPlan;
 use super::resolve::{self, Items};
-use super::types::Source;
+use super::types::{EmbedPlan, ReadPlan, Source};
 
 /// Embedded resources one request may have, at all depths.
 pub const MAX_EMBEDS: usize = 64;
-
-/// An embedded resource resolved to a relationship.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EmbedPlan<'a> {
-    /// The output key (alias or relation name).
-    pub name: String,
-    /// Alias of the lateral subquery (`"films_directors_1"`).
-    pub lateral: String,
-    pub relationship: Relationship<'a>,
-    /// `!inner`: parents without a match are left out.
-    pub inner: bool,
-    /// `!inner` or a `rel=is.null` test: the embed decides which parent rows there are, so the
-    /// count query joins it too.
-    pub filters_parent: bool,
-    /// `...rel(cols)`: the columns it brings into the parent row, by output name.
-    pub spread: Option<Vec<String>>,
-    pub plan: ReadPlan<'a>,
-}
 
 /// Resolves the embeds among `select` (of `parent`) and, recursively, theirs; takes the
 /// parameters aimed at them out of `params`.

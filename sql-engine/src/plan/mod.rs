@@ -11,12 +11,11 @@ mod resolve;
 mod types;
 
 pub use call::{CallArg, CallArgs, CallPlan};
-pub use embed::{EmbedPlan, MAX_EMBEDS};
+pub use embed::MAX_EMBEDS;
 pub use mutate::WritePlan;
-pub use read::ReadPlan;
 pub use types::{
-    FieldSource, FullText, InvalidTypeName, OrderTarget, PlannedField, PlannedFilter,
-    PlannedOperation, PlannedOrder, PlannedSelect, Source, TypeName, Volatility,
+    EmbedPlan, FieldSource, FullText, InvalidTypeName, OrderTarget, PlannedField, PlannedFilter,
+    PlannedOperation, PlannedOrder, PlannedSelect, ReadPlan, Source, TypeName, Volatility,
 };
 
 use crate::api_request::ApiRequest;

@@ -7,7 +7,8 @@ use crate::error::ApiError;
 use crate::schema_cache::{Column, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
-use super::read::{plan_read, ReadPlan};
+use super::read::plan_read;
+use super::types::ReadPlan;
 use super::types::{PlannedFilter, PlannedOperation, Source};
 
 /// A write resolved against the schema cache.

@@ -1,50 +1,15 @@
 //! Reads: a relation's rows, the page, `db-max-rows`, embeds, the format.
 
-use crate::api_request::preferences::{Count, Preferences};
 use crate::api_request::{ReadRequest, SelectItem};
 use crate::error::ApiError;
 use crate::media::Format;
 use crate::schema_cache::{fuzzy, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
-use super::embed::{plan_embeds, EmbedPlan};
+use super::embed::plan_embeds;
 use super::negotiate::negotiate;
 use super::resolve::{self, Items};
-use super::types::{PlannedFilter, PlannedOrder, PlannedSelect, Source};
-
-/// A read resolved against the schema cache: every name looked up, every output named.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ReadPlan<'a> {
-    pub schema: String,
-    pub table: String,
-    /// The relation in the schema cache.
-    pub relation: &'a Table,
-    pub select: Vec<PlannedSelect<'a>>,
-    /// The conditions of `WHERE`, in order: filters, logic trees, then `rel=is.null` tests.
-    pub filters: Vec<PlannedFilter<'a>>,
-    pub order: Vec<PlannedOrder<'a>>,
-    /// `limit`, capped by `db-max-rows`.
-    pub limit: Option<u64>,
-    pub offset: u64,
-    /// Whether the client's page is less than everything (a limit or an offset).
-    pub paged: bool,
-    pub max_rows: Option<u64>,
-    /// `Content-Profile` of the response: the schema, when several are exposed.
-    pub content_profile: Option<String>,
-    pub headers_only: bool,
-    pub format: Format,
-    pub count: Option<Count>,
-    pub preferences: Preferences,
-    /// The name columns are qualified with inside an embed (`"directors_1"`); `None` at the root,
-    /// where they are qualified with the schema and table.
-    pub alias: Option<String>,
-    /// Embedded resources, in the order their `select` items appear.
-    pub embeds: Vec<EmbedPlan<'a>>,
-    /// Where the rows come from: the relation, a write's `RETURNING` or a function's result.
-    pub source: Source,
-    /// Each row is one scalar value (`pgrst_scalar`): a function returning a base type.
-    pub scalar: bool,
-}
+use super::types::{ReadPlan, Source};
 
 /// The exposed schema a request addresses (`Accept-Profile`/`Content-Profile`).
 pub(super) fn exposed_schema(

@@ -8,9 +8,8 @@ use crate::api_request::{
 use crate::error::ApiError;
 use crate::schema_cache::{SchemaCache, Table};
 
-use super::embed::EmbedPlan;
 use super::types::{
-    FieldSource, FullText, OrderTarget, PlannedField, PlannedFilter, PlannedOperation,
+    EmbedPlan, FieldSource, FullText, OrderTarget, PlannedField, PlannedFilter, PlannedOperation,
     PlannedOrder, PlannedSelect, TypeName,
 };
 

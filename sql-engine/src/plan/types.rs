@@ -1,11 +1,13 @@
 //! The plan's vocabulary, after PostgREST's `Plan/Types.hs`: fields, select items, filters and
 //! order terms resolved against the schema cache, so that the SQL printer only prints.
 
+use crate::api_request::preferences::{Count, Preferences};
 use crate::api_request::{
     AggregateFunction, Conjunction, Direction, FtsOperator, IsValue, JsonStep, Nulls, Operator,
     Quantifier,
 };
-use crate::schema_cache::{Column, Function};
+use crate::media::Format;
+use crate::schema_cache::{Column, Function, Relationship, Table};
 
 /// A cast's type name, checked once: letters (any alphabet), digits and `_`, as the URL
 /// grammar accepts them. Nothing else can become one, so the printer writes it as SQL text.
@@ -182,4 +184,56 @@ pub struct PlannedOrder<'a> {
     pub target: OrderTarget<'a>,
     pub direction: Option<Direction>,
     pub nulls: Option<Nulls>,
+}
+
+/// A read resolved against the schema cache: every name looked up, every output named.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadPlan<'a> {
+    pub schema: String,
+    pub table: String,
+    /// The relation in the schema cache.
+    pub relation: &'a Table,
+    pub select: Vec<PlannedSelect<'a>>,
+    /// The conditions of `WHERE`, in order: filters, logic trees, then `rel=is.null` tests.
+    pub filters: Vec<PlannedFilter<'a>>,
+    pub order: Vec<PlannedOrder<'a>>,
+    /// `limit`, capped by `db-max-rows`.
+    pub limit: Option<u64>,
+    pub offset: u64,
+    /// Whether the client's page is less than everything (a limit or an offset).
+    pub paged: bool,
+    pub max_rows: Option<u64>,
+    /// `Content-Profile` of the response: the schema, when several are exposed.
+    pub content_profile: Option<String>,
+    pub headers_only: bool,
+    pub format: Format,
+    pub count: Option<Count>,
+    pub preferences: Preferences,
+    /// The name columns are qualified with inside an embed (`"directors_1"`); `None` at the root,
+    /// where they are qualified with the schema and table.
+    pub alias: Option<String>,
+    /// Embedded resources, in the order their `select` items appear.
+    pub embeds: Vec<EmbedPlan<'a>>,
+    /// Where the rows come from: the relation, a write's `RETURNING` or a function's result.
+    pub source: Source,
+    /// Each row is one scalar value (`pgrst_scalar`): a function returning a base type.
+    pub scalar: bool,
+}
+
+/// An embedded resource resolved to a relationship.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EmbedPlan<'a> {
+    /// The output key (alias or relation name).
+    pub name: String,
+    /// Alias of the lateral subquery (`"films_directors_1"`).
+    pub lateral: String,
+    pub relationship: Relationship<'a>,
+    /// `!inner`: parents without a match are left out.
+    pub inner: bool,
+    /// `!inner` or a `rel=is.null` test: the embed decides which parent rows there are, so the
+    /// count query joins it too.
+    pub filters_parent: bool,
+    /// `...rel(cols)`: the columns it brings into the parent row, by output name.
+    pub spread: Option<Vec<String>>,
+    pub plan: ReadPlan<'a>,
 }
