@@ -8,6 +8,7 @@
 mod aggregates;
 mod auth;
 mod concurrency;
+mod config;
 mod conformance;
 mod context;
 mod database;
