@@ -69,8 +69,7 @@ pub enum ApiError {
     AmbiguousRelationship {
         parent: String,
         relation: String,
-        /// (cardinality, description, hint to choose it)
-        candidates: Vec<(String, String, String)>,
+        candidates: Vec<Candidate>,
     },
     /// PGRST002: the schema cache has not been loaded yet.
     #[error("Could not query the database for the schema cache. Retrying.")]
@@ -164,6 +163,16 @@ struct ErrorBody<'a> {
     details: Option<serde_json::Value>,
     hint: Option<&'a str>,
     message: &'a str,
+}
+
+/// One relationship a PGRST201 lists: how it relates, its description, the `!hint` that picks
+/// it, and the table it reaches.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Candidate {
+    pub cardinality: String,
+    pub relationship: String,
+    pub hint: String,
+    pub target: String,
 }
 
 /// The rendered parts of an error, ready for any HTTP layer.
@@ -339,7 +348,7 @@ impl ApiError {
                     "Try changing '{relation}' to one of the following: {}. Find the desired relationship in the 'details' key.",
                     candidates
                         .iter()
-                        .map(|(_, _, hint)| format!("'{relation}!{hint}'"))
+                        .map(|c| format!("'{relation}!{}'", c.hint))
                         .collect::<Vec<_>>()
                         .join(", ")
                 )),
@@ -411,11 +420,11 @@ impl ApiError {
             } => Some(serde_json::Value::Array(
                 candidates
                     .iter()
-                    .map(|(cardinality, relationship, _)| {
+                    .map(|c| {
                         serde_json::json!({
-                            "cardinality": cardinality,
-                            "embedding": format!("{parent} with {}", relationship_target(relationship)),
-                            "relationship": relationship,
+                            "cardinality": c.cardinality,
+                            "embedding": format!("{parent} with {}", c.target),
+                            "relationship": c.relationship,
                         })
                     })
                     .collect(),
@@ -474,15 +483,6 @@ impl ApiError {
             body,
         }
     }
-}
-
-/// The target table named in a relationship description (`fk using a(x) and b(y)` → `b`).
-fn relationship_target(description: &str) -> &str {
-    description
-        .rsplit(" and ")
-        .next()
-        .and_then(|t| t.split('(').next())
-        .unwrap_or("")
 }
 
 fn quote_header_string(s: &str) -> String {

@@ -2,7 +2,7 @@
 
 use crate::api_request::preferences::Preferences;
 use crate::api_request::{Embed, EmbedParam, JoinType, SelectItem};
-use crate::error::ApiError;
+use crate::error::{ApiError, Candidate};
 use crate::media::Format;
 use crate::schema_cache::relationships::{self, Relationship};
 use crate::schema_cache::{SchemaCache, Table};
@@ -150,13 +150,15 @@ fn resolve<'a>(
             relation: embed.relation.clone(),
             candidates: found
                 .iter()
-                .map(|r| {
-                    let hint = r
+                .map(|r| Candidate {
+                    cardinality: r.cardinality.name().to_string(),
+                    relationship: r.describe(parent),
+                    hint: r
                         .junction
                         .as_ref()
                         .map_or(r.constraint, |j| j.table.name.as_str())
-                        .to_string();
-                    (r.cardinality.name().to_string(), r.describe(parent), hint)
+                        .to_string(),
+                    target: r.target.name.clone(),
                 })
                 .collect(),
         }),
