@@ -199,17 +199,6 @@ mod round_trip {
         Operator::Nxl,
         Operator::Adj,
     ];
-    const QUANTIFIABLE: [Operator; 9] = [
-        Operator::Eq,
-        Operator::Gt,
-        Operator::Gte,
-        Operator::Lt,
-        Operator::Lte,
-        Operator::Like,
-        Operator::Ilike,
-        Operator::Match,
-        Operator::Imatch,
-    ];
     const FTS: [FtsOperator; 4] = [
         FtsOperator::Fts,
         FtsOperator::Plain,
@@ -241,7 +230,12 @@ mod round_trip {
             (prop::sample::select(&OPERATORS[..]), ".{0,12}")
                 .prop_map(|(o, v)| Operation::Compare(o, v)),
             (
-                prop::sample::select(&QUANTIFIABLE[..]),
+                prop::sample::select(
+                    OPERATORS
+                        .into_iter()
+                        .filter(|o| o.quantifiable())
+                        .collect::<Vec<_>>()
+                ),
                 any::<bool>(),
                 array
             )
