@@ -1,6 +1,8 @@
 //! SQL as text pieces and parameter references, rendered to `$1…$n` once, with the one
 //! identifier-quoting function. No user value is ever written into SQL text.
 
+use std::fmt::Write;
+
 /// A piece of SQL under construction.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Sql {
@@ -40,9 +42,13 @@ impl Sql {
         self
     }
 
-    /// Appends a quoted identifier.
+    /// Appends a quoted identifier (written straight into the text, no string of its own).
     pub fn ident(&mut self, name: &str) -> &mut Self {
-        self.push(&quote_ident(name))
+        match self.pieces.last_mut() {
+            Some(Piece::Text(t)) => quote_ident_into(t, name),
+            _ => self.pieces.push(Piece::Text(quote_ident(name))),
+        }
+        self
     }
 
     /// Appends a bind parameter holding `value`.
@@ -60,11 +66,10 @@ impl Sql {
     /// Appends another fragment (its parameters are renumbered when rendered).
     pub fn append(&mut self, other: Sql) -> &mut Self {
         for piece in other.pieces {
-            match piece {
-                Piece::Text(t) => {
-                    self.push(&t);
-                }
-                p => self.pieces.push(p),
+            match (self.pieces.last_mut(), piece) {
+                (Some(Piece::Text(mine)), Piece::Text(t)) => mine.push_str(&t),
+                // Moved, not copied.
+                (_, p) => self.pieces.push(p),
             }
         }
         self
@@ -76,7 +81,15 @@ impl Sql {
 
     /// Numbers the parameters `$1…$n` in order and returns the statement.
     pub fn render(self) -> Statement {
-        let mut sql = String::new();
+        let text: usize = self
+            .pieces
+            .iter()
+            .map(|p| match p {
+                Piece::Text(t) => t.len(),
+                _ => 4,
+            })
+            .sum();
+        let mut sql = String::with_capacity(text);
         let mut params = Vec::new();
         let mut body = None;
         for piece in self.pieces {
@@ -92,8 +105,7 @@ impl Sql {
                 }
             };
             params.push(value);
-            sql.push('$');
-            sql.push_str(&params.len().to_string());
+            let _ = write!(sql, "${}", params.len());
         }
         Statement { sql, params, body }
     }
@@ -102,23 +114,35 @@ impl Sql {
 /// Quotes an identifier. Names holding control characters use PostgreSQL's `U&"…"` escapes,
 /// so the SQL always stays on one line (it travels in an HTTP header).
 pub fn quote_ident(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 2);
+    quote_ident_into(&mut out, name);
+    out
+}
+
+/// [`quote_ident`], appended to `out`.
+fn quote_ident_into(out: &mut String, name: &str) {
     if name.chars().any(char::is_control) {
-        let mut out = String::from("U&\"");
+        out.push_str("U&\"");
         for c in name.chars() {
             match c {
                 '"' => out.push_str("\"\""),
                 '\\' => out.push_str("\\\\"),
                 c if c.is_control() => {
-                    let code = u32::from(c);
-                    out.push_str(&format!("\\+{code:06X}"));
+                    let _ = write!(out, "\\+{:06X}", u32::from(c));
                 }
                 c => out.push(c),
             }
         }
         out.push('"');
-        out
     } else {
-        format!("\"{}\"", name.replace('"', "\"\""))
+        out.push('"');
+        for c in name.chars() {
+            if c == '"' {
+                out.push('"');
+            }
+            out.push(c);
+        }
+        out.push('"');
     }
 }
 
