@@ -111,12 +111,37 @@ pub struct Pending {
     pub format: BodyFormat,
     parsed: Parsed,
     identity: Identity,
+    forwarding: Forwarding,
+    cors: Vec<(&'static str, String)>,
+    nonce: String,
+}
+
+/// What a planned request carries on from its headers: computed only once planning succeeded
+/// (or when the request must wait for its body), so a refused request does not pay for it.
+#[derive(Debug)]
+struct Forwarding {
     context: Context,
     remove: Vec<String>,
-    cors: Vec<(&'static str, String)>,
     /// CORS headers of an OPTIONS answer (see [`crate::cors::info_headers`]).
     options_cors: Vec<(&'static str, String)>,
-    nonce: String,
+}
+
+impl Forwarding {
+    fn of(state: &FilterState, req: &Incoming<'_>, path: &str) -> Forwarding {
+        Forwarding {
+            context: Context {
+                method: req.method.to_string(),
+                path: path.to_string(),
+                headers: request_headers_json(req.headers),
+                cookies: request_cookies_json(req.headers),
+            },
+            remove: removable_headers(req.headers),
+            options_cors: crate::cors::info_headers(
+                req.headers,
+                &state.settings.server_cors_allowed_origins,
+            ),
+        }
+    }
 }
 
 impl From<ApiError> for Decision {
@@ -211,34 +236,28 @@ fn start(
         }
     }
     let parsed = api_request::parse(&head)?;
+    let identity = Identity {
+        role: identity.role,
+        claims: identity.claims,
+        authenticated: identity.authenticated,
+    };
+    let Some(format) = parsed.needs_body() else {
+        let nonce = req.nonce.clone();
+        return finish(state, parsed, identity, nonce, req.now_ms, || {
+            Forwarding::of(state, req, path)
+        });
+    };
     let pending = Pending {
-        format: BodyFormat::Json,
+        format,
         parsed,
-        identity: Identity {
-            role: identity.role,
-            claims: identity.claims,
-            authenticated: identity.authenticated,
-        },
-        context: Context {
-            method: req.method.to_string(),
-            path: path.to_string(),
-            headers: request_headers_json(req.headers),
-            cookies: request_cookies_json(req.headers),
-        },
-        remove: removable_headers(req.headers),
+        identity,
+        forwarding: Forwarding::of(state, req, path),
         cors,
-        options_cors: crate::cors::info_headers(
-            req.headers,
-            &state.settings.server_cors_allowed_origins,
-        ),
         nonce: req.nonce.clone(),
     };
-    match (pending.parsed.needs_body(), req.body) {
-        (Some(format), Body::Pending) => {
-            Ok(Decision::NeedBody(Box::new(Pending { format, ..pending })))
-        }
-        (Some(_), Body::Absent) => finish_with_body(state, pending, BodyRead::Absent, req.now_ms),
-        (None, _) => finish(state, pending, req.now_ms),
+    match req.body {
+        Body::Pending => Ok(Decision::NeedBody(Box::new(pending))),
+        Body::Absent => finish_with_body(state, pending, BodyRead::Absent, req.now_ms),
     }
 }
 
@@ -259,25 +278,35 @@ fn finish_with_body(
         };
         pending.parsed = pending.parsed.with_body(summary);
     }
-    finish(state, pending, now_ms)
+    let Pending {
+        parsed,
+        identity,
+        forwarding,
+        nonce,
+        ..
+    } = pending;
+    finish(state, parsed, identity, nonce, now_ms, || forwarding)
 }
 
-fn finish(state: &FilterState, pending: Pending, now_ms: u64) -> Result<Decision, ApiError> {
+fn finish(
+    state: &FilterState,
+    parsed: Parsed,
+    identity: Identity,
+    nonce: String,
+    now_ms: u64,
+    forwarding: impl FnOnce() -> Forwarding,
+) -> Result<Decision, ApiError> {
     let cache = state
         .schema
         .as_deref()
         .ok_or(ApiError::SchemaCacheNotLoaded)?;
-    let Pending {
-        parsed,
-        identity,
+    let (plan, statements) = sql_engine::build_parsed(parsed.request, cache, &state.settings)?;
+    let Forwarding {
         context,
         remove,
-        nonce,
         options_cors,
-        ..
-    } = pending;
+    } = forwarding();
     let method = context.method.clone();
-    let (plan, statements) = sql_engine::build_parsed(parsed.request, cache, &state.settings)?;
     if let Plan::Options { allow } = &plan {
         let mut headers = vec![("allow", allow.clone())];
         // PostgREST's `*` on OPTIONS, within `server-cors-allowed-origins` (see there).
