@@ -127,7 +127,7 @@ struct Forwarding {
 }
 
 impl Forwarding {
-    fn of(state: &FilterState, req: &Incoming<'_>, path: &str) -> Forwarding {
+    fn of(state: &FilterState, req: &Incoming<'_>, path: &str, options: bool) -> Forwarding {
         Forwarding {
             context: Context {
                 method: req.method.to_string(),
@@ -136,10 +136,11 @@ impl Forwarding {
                 cookies: request_cookies_json(req.headers),
             },
             remove: removable_headers(req.headers),
-            options_cors: crate::cors::info_headers(
-                req.headers,
-                &state.settings.server_cors_allowed_origins,
-            ),
+            options_cors: if options {
+                crate::cors::info_headers(req.headers, &state.settings.server_cors_allowed_origins)
+            } else {
+                Vec::new()
+            },
         }
     }
 }
@@ -189,6 +190,12 @@ pub fn resume(state: &FilterState, pending: Pending, body: BodyRead<'_>, now_ms:
         Err(e) => e.into(),
     };
     with_cors(decision, cors)
+}
+
+/// The answer to a held request whose body could not be read: the error, with the request's
+/// CORS headers as every other answer has them.
+pub fn refuse(pending: &Pending, e: ApiError) -> Decision {
+    with_cors(e.into(), pending.cors.clone())
 }
 
 fn with_cors(mut decision: Decision, cors: Vec<(&'static str, String)>) -> Decision {
@@ -243,15 +250,20 @@ fn start(
     };
     let Some(format) = parsed.needs_body() else {
         let nonce = req.nonce.clone();
+        let options = matches!(
+            parsed.request,
+            ApiRequest::Options { .. } | ApiRequest::CallOptions { .. }
+        );
         return finish(state, parsed, identity, nonce, req.now_ms, || {
-            Forwarding::of(state, req, path)
+            Forwarding::of(state, req, path, options)
         });
     };
     let pending = Pending {
         format,
         parsed,
         identity,
-        forwarding: Forwarding::of(state, req, path),
+        // A request waiting for its body is a write or a call, never OPTIONS.
+        forwarding: Forwarding::of(state, req, path, false),
         cors,
         nonce: req.nonce.clone(),
     };
@@ -572,6 +584,41 @@ mod tests {
         assert!(
             matches!(&d, Decision::Respond { status: 400, body, .. } if body.contains("PGRST100")),
             "{d:?}"
+        );
+    }
+
+    #[test]
+    fn a_held_request_refused_for_its_body_keeps_its_cors_headers() {
+        let headers = vec![
+            ("content-type".to_string(), "application/json".to_string()),
+            ("origin".to_string(), "https://app.example".to_string()),
+        ];
+        let incoming = Incoming {
+            method: "POST",
+            path: "/films",
+            headers: &headers,
+            now_ms: 1_700_000_000_000,
+            nonce: "n-4".into(),
+            body: Body::Pending,
+        };
+        let Decision::NeedBody(pending) = decide(&state(), &incoming) else {
+            panic!("a POST without ?columns= needs its body's keys")
+        };
+        let bad = payload::BodyReader::new(BodyFormat::Json)
+            .finish()
+            .expect_err("an empty body is not JSON");
+        let Decision::Respond {
+            status, headers, ..
+        } = refuse(&pending, bad)
+        else {
+            panic!("a refusal is an answer")
+        };
+        assert_eq!(status, 400);
+        assert!(
+            headers
+                .iter()
+                .any(|(k, v)| *k == "access-control-allow-origin" && v == "*"),
+            "{headers:?}"
         );
     }
 }

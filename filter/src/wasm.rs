@@ -18,7 +18,9 @@ use proxy_wasm::traits::{Context, HttpContext, RootContext};
 use proxy_wasm::types::{Action, BufferType, ContextType, LogLevel, MapType, Status};
 use sql_engine::api_request::payload::BodyReader;
 
-use crate::core::{decide, resume, Body, BodyRead, Decision, FilterState, Incoming, Pending};
+use crate::core::{
+    decide, refuse, resume, Body, BodyRead, Decision, FilterState, Incoming, Pending,
+};
 use crate::schema_sync::{self, Answer, Entry, Event, SchemaSync, SharedData, SharedError};
 
 /// What a build of the filter may change in the adapter. The shipped module runs with
@@ -507,7 +509,7 @@ impl HttpContext for Request {
                     return self.resume_and_apply(held.pending, BodyRead::Read(&summary))
                 }
                 Ok(None) => {}
-                Err(e) => return self.respond_error(&e),
+                Err(e) => return self.apply(refuse(&held.pending, e)),
             }
         }
         if end_of_stream {
@@ -555,7 +557,7 @@ impl Request {
         }
         match held.reader.finish() {
             Ok(summary) => self.resume_and_apply(held.pending, BodyRead::Read(&summary)),
-            Err(e) => self.respond_error(&e),
+            Err(e) => self.apply(refuse(&held.pending, e)),
         }
     }
 }

@@ -44,7 +44,10 @@ impl App {
 
     /// The schema cache in use, once one has loaded.
     pub fn schema(&self) -> Option<Arc<SchemaCache>> {
-        self.schema.read().ok().and_then(|c| c.clone())
+        self.schema
+            .read()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
     }
 
     /// The impersonated role's own settings (`ALTER ROLE … SET`), applied as PostgREST does.
@@ -84,9 +87,10 @@ impl App {
                         started.elapsed().as_millis()
                     );
                 }
-                if let Ok(mut slot) = self.schema.write() {
-                    *slot = Some(Arc::new(cache));
-                }
+                *self
+                    .schema
+                    .write()
+                    .unwrap_or_else(std::sync::PoisonError::into_inner) = Some(Arc::new(cache));
                 true
             }
             Err(e) => {

@@ -195,7 +195,7 @@ impl Db {
         self.round_trips.load(Ordering::Relaxed)
     }
 
-    /// Runs a hand-off (a read or a write) in one transaction and delivers its response. An
+    /// Runs a query hand-off (a read, a write or a call) in one transaction and delivers its response. An
     /// error after streaming began aborts the response; if the client goes away, the query is
     /// cancelled and the transaction rolled back.
     pub async fn run(self: Arc<Self>, request: Request, mut answer: Answer) {

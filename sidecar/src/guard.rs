@@ -54,10 +54,12 @@ impl Guard {
                     VerifyError::Stale => "stale hand-off".into(),
                 })
             })?;
+        // A panic elsewhere while holding the lock leaves the nonces as they were: keep using
+        // them rather than refuse every later hand-off.
         let mut seen = self
             .seen
             .lock()
-            .map_err(|_| ApiError::Internal("replay guard poisoned".into()))?;
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         while let Some((expiry, _)) = seen.by_expiry.front() {
             if *expiry >= now {
                 break;

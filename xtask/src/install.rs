@@ -155,16 +155,6 @@ impl FilterModule {
             FilterModule::Passthrough => "pgmesh-filter-passthrough",
         }
     }
-
-    /// The build that the filter's former Cargo feature of this name made.
-    fn from_feature(feature: &str) -> Option<Self> {
-        match feature {
-            "test-crash" => Some(FilterModule::Crash),
-            "bench-local" => Some(FilterModule::BenchLocal),
-            "passthrough" => Some(FilterModule::Passthrough),
-            _ => None,
-        }
-    }
 }
 
 /// Builds filter modules (the `wasm` profile, wasm32-wasip1) in one cargo run and keeps each as
@@ -189,21 +179,6 @@ pub fn build_modules(modules: &[(FilterModule, &str)]) -> Result<Vec<PathBuf>> {
         kept.push(p);
     }
     Ok(kept)
-}
-
-/// Builds one filter module named by the filter's former feature flags (`["--features",
-/// "bench-local"]`; none: the shipped module) and keeps it as `target/pgmesh-wasm/<name>`.
-/// Kept for callers written before the variants became crates.
-pub fn build_wasm(features: &[&str], name: &str) -> Result<PathBuf> {
-    let module = match features {
-        [] => FilterModule::Shipped,
-        ["--features", feature] => FilterModule::from_feature(feature)
-            .ok_or_else(|| format!("no filter module for the feature {feature:?}"))?,
-        other => return Err(format!("no filter module for {other:?}").into()),
-    };
-    build_modules(&[(module, name)])?
-        .pop()
-        .ok_or_else(|| "the filter module was not built".into())
 }
 
 /// Builds the filter (the `wasm` profile, wasm32-wasip1) and the sidecar.

@@ -107,7 +107,7 @@ impl Preferences {
 
     /// With `handling=strict`, any preference PostgREST does not know is a 400.
     pub fn check_strict(&self) -> Result<(), ApiError> {
-        if self.handling == Some(Handling::Strict) && !self.invalid.is_empty() {
+        if self.strict() && !self.invalid.is_empty() {
             return Err(ApiError::InvalidPreferences(self.invalid.join(", ")));
         }
         Ok(())
@@ -134,12 +134,11 @@ pub struct Applicable {
 impl Preferences {
     /// `Preference-Applied` for a write or a call.
     pub fn applied(&self, which: Applicable) -> Option<String> {
-        let w = self;
         let mut owned: Vec<String> = Vec::new();
         // PostgREST's order: resolution, missing, return, count, tx, handling, timezone,
         // max-affected.
         if which.resolution {
-            match w.resolution {
+            match self.resolution {
                 Some(Resolution::MergeDuplicates) => {
                     owned.push("resolution=merge-duplicates".into())
                 }
@@ -150,14 +149,14 @@ impl Preferences {
             }
         }
         if which.missing {
-            match w.missing_default {
+            match self.missing_default {
                 Some(true) => owned.push(String::from("missing=default")),
                 Some(false) => owned.push(String::from("missing=null")),
                 None => {}
             }
         }
         if which.ret {
-            match w.ret {
+            match self.ret {
                 Some(Return::Minimal) => owned.push("return=minimal".into()),
                 Some(Return::HeadersOnly) => owned.push("return=headers-only".into()),
                 Some(Return::Representation) => owned.push("return=representation".into()),
@@ -168,7 +167,7 @@ impl Preferences {
             owned.push(format!("count={}", c.name()));
         }
         if which.tx {
-            match w.tx_rollback {
+            match self.tx_rollback {
                 Some(true) => owned.push(String::from("tx=rollback")),
                 Some(false) => owned.push(String::from("tx=commit")),
                 None => {}
@@ -182,8 +181,8 @@ impl Preferences {
         if let Some(tz) = &self.timezone {
             owned.push(format!("timezone={tz}"));
         }
-        if which.max_affected && self.handling == Some(Handling::Strict) {
-            if let Some(n) = w.max_affected {
+        if which.max_affected && self.strict() {
+            if let Some(n) = self.max_affected {
                 owned.push(format!("max-affected={n}"));
             }
         }

@@ -31,7 +31,7 @@ pub enum ApiRequest {
 }
 
 /// A function call. `read` describes what is read from its result (select, filters, order,
-/// page, format); the arguments come from the query string (GET, HEAD) or the body (POST).
+/// page, accepted media types); the arguments come from the query string (GET, HEAD) or the body (POST).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct CallRequest {
     pub function: String,

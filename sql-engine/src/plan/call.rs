@@ -242,8 +242,7 @@ pub(super) fn plan_call<'a>(
         .as_ref()
         .and_then(|(s, t)| cache.table(s, t))
         .unwrap_or(&NO_RELATION);
-    let strict =
-        read.preferences.handling == Some(crate::api_request::preferences::Handling::Strict);
+    let strict = read.preferences.strict();
     let max_affected = read.preferences.max_affected.filter(|_| strict);
     if max_affected.is_some() && !f.returns_set {
         return Err(ApiError::MaxAffectedNotSet);

@@ -116,8 +116,7 @@ pub(super) fn plan_write<'a>(
         Mutation::Put => Some((relation.primary_key.clone(), Resolution::MergeDuplicates)),
         _ => None,
     };
-    let strict =
-        returned.preferences.handling == Some(crate::api_request::preferences::Handling::Strict);
+    let strict = returned.preferences.strict();
     Ok(WritePlan {
         mutation,
         target,

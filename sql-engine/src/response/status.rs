@@ -1,5 +1,6 @@
-//! Response shaping that PostgreSQL can steer: the `response.status` and `response.headers`
-//! settings a function or the pre-request hook may set.
+//! The status and headers of an answer, once PostgreSQL has run the statement: counts and
+//! `Content-Range`, singular and max-affected checks, `Location`, `Content-Location`, and the
+//! `response.status` / `response.headers` settings a function or the pre-request hook may set.
 
 use super::shape::{ResponseShape, WriteShape};
 use crate::api_request::preferences::Count;

@@ -7,7 +7,7 @@ pub mod fragment;
 mod mutate;
 mod read;
 
-pub use fragment::{array_literal, quote_ident, settings_statement, Sql, Statement};
+pub use fragment::{quote_ident, settings_statement, Sql, Statement};
 
 use crate::api_request::preferences::Count;
 use crate::plan::Plan;

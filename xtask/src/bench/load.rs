@@ -18,9 +18,10 @@ use super::procstat::{cpu_us, postgres_cpu_us};
 use super::report::{self, FilterRow, Row, Run, DIRECT, HOP};
 use super::workloads::{Workload, FILTER_ONLY, GET_ONE_ROW, SCHEMA, WORKLOADS};
 use super::{envoy, pgbench, wrk};
+use crate::install::{self, FilterModule};
 use crate::postgres::Cluster;
 use crate::stack::{Stack, StackOptions};
-use crate::{free_port, install, root, temp_dir, Result};
+use crate::{free_port, root, temp_dir, Result};
 
 /// Slices each side of the filter-cost comparison is measured in, alternately.
 const FILTER_COST_SLICES: u64 = 4;
@@ -230,14 +231,14 @@ fn filter_cost(
     dir: &Path,
     options: &Options,
 ) -> Result<Vec<FilterRow>> {
-    let local = install::build_wasm(
-        &["--features", "bench-local"],
-        "pgmesh_filter_bench_local.wasm",
-    )?;
-    let passthrough = install::build_wasm(
-        &["--features", "passthrough"],
-        "pgmesh_filter_passthrough.wasm",
-    )?;
+    let mut built = install::build_modules(&[
+        (FilterModule::BenchLocal, "pgmesh_filter_bench_local.wasm"),
+        (FilterModule::Passthrough, "pgmesh_filter_passthrough.wasm"),
+    ])?
+    .into_iter();
+    let (Some(local), Some(passthrough)) = (built.next(), built.next()) else {
+        return Err("the benchmark filter modules were not built".into());
+    };
     let token = crate::hs256_token(
         crate::stack::DEMO_JWT_SECRET,
         &serde_json::json!({"role": "web_anon"}),
