@@ -2,7 +2,7 @@
 
 use crate::api_request::payload::{self, BodyFormat};
 use crate::api_request::{AggregateFunction, Operator, RequestHead};
-use crate::schema_cache::{Argument, Column, ForeignKey, Function, SchemaCache, Table};
+use crate::schema_cache::{Argument, Column, Function, SchemaCache, Table};
 use crate::settings::ApiSettings;
 
 use super::*;
@@ -48,15 +48,12 @@ fn cache() -> SchemaCache {
             ),
         ],
     );
-    cache.foreign_keys = vec![ForeignKey {
-        name: "films_director_fk".into(),
-        schema: "api".into(),
-        table: "films".into(),
-        columns: vec!["director_id".into()],
-        ref_schema: "api".into(),
-        ref_table: "directors".into(),
-        ref_columns: vec!["id".into()],
-    }];
+    cache.foreign_keys = vec![crate::fixtures::foreign_key(
+        "films_director_fk",
+        "films",
+        "director_id",
+        "directors",
+    )];
     let function = |name: &str, volatility: &str, args: Vec<Argument>| Function {
         schema: "api".into(),
         name: name.into(),

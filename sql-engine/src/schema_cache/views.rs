@@ -181,15 +181,12 @@ mod tests {
                 Table::new("api", "film_view2", vec![col("fid"), col("d")]),
             ],
         );
-        cache.foreign_keys = vec![ForeignKey {
-            name: "films_director_id_fkey".into(),
-            schema: "api".into(),
-            table: "films".into(),
-            columns: vec!["director_id".into()],
-            ref_schema: "api".into(),
-            ref_table: "directors".into(),
-            ref_columns: vec!["id".into()],
-        }];
+        cache.foreign_keys = vec![crate::fixtures::foreign_key(
+            "films_director_id_fkey",
+            "films",
+            "director_id",
+            "directors",
+        )];
         cache.infer_view_keys(&[
             view_col("film_view", "film_id", "films", "id"),
             view_col("film_view", "dir", "films", "director_id"),
