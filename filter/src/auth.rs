@@ -12,15 +12,8 @@ use sql_engine::ApiError;
 /// Clock skew allowed on `exp`, `nbf` and `iat`, as in PostgREST.
 const SKEW_S: f64 = 30.0;
 
-/// Who the request runs as.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Identity {
-    pub role: String,
-    /// `request.jwt.claims`: the token's claims with `role` set to the effective role.
-    pub claims: String,
-    /// Whether a valid JWT was presented.
-    pub authenticated: bool,
-}
+/// Who the request runs as, as the hand-off carries it.
+pub use sql_engine::handoff::Identity;
 
 /// The bearer token in an `Authorization` header, if the scheme is Bearer (any case).
 fn bearer(authorization: &str) -> Option<&str> {

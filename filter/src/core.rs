@@ -243,11 +243,6 @@ fn start(
         }
     }
     let parsed = api_request::parse(&head)?;
-    let identity = Identity {
-        role: identity.role,
-        claims: identity.claims,
-        authenticated: identity.authenticated,
-    };
     let Some(format) = parsed.needs_body() else {
         let nonce = req.nonce.clone();
         let options = matches!(

@@ -144,14 +144,13 @@ async fn query(app: &App, req: Request<Incoming>) -> Reply {
         }
         Err(e) => return error_reply(&e),
     };
-    if let (Some(spec), Some(slot)) = (h.body.clone(), h.main.body) {
-        match read_body(app, req, &spec).await {
-            Ok(text) => {
-                if let Some(slot) = h.main.params.get_mut(slot) {
-                    *slot = Some(text);
-                }
-            }
+    if let (Some(spec), Some(slot)) = (&h.body, h.main.body) {
+        let text = match read_body(app, req, spec).await {
+            Ok(text) => text,
             Err(e) => return error_reply(&e),
+        };
+        if let Some(slot) = h.main.params.get_mut(slot) {
+            *slot = Some(text);
         }
     }
     let (head_tx, head_rx) = tokio::sync::oneshot::channel();

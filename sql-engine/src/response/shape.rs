@@ -108,54 +108,60 @@ impl ResponseShape {
         }
     }
 
-    fn for_read(read: &ReadPlan<'_>, settings: &ApiSettings, query: &[(String, String)]) -> Self {
+    /// What a read and a call answer alike: the media type, the page, the count, the profile.
+    fn of_rows(read: &ReadPlan<'_>, assembly: Assembly, applicable: Applicable) -> Self {
         ResponseShape {
             content_type: read.format.content_type().to_string(),
-            assembly: Assembly::for_format(read.format, read.headers_only),
+            assembly,
             singular: matches!(read.format, Format::Object { .. }),
             offset: read.offset,
             count: read.count,
             max_rows: read.max_rows,
-            preference_applied: read.preferences.applied(Applicable {
-                tx: settings.db_tx_end.overridable(),
-                ..Applicable::default()
-            }),
+            preference_applied: read.preferences.applied(applicable),
             content_profile: read.content_profile.clone(),
-            content_location: Some(super::content_location(&read.table, query)),
+            content_location: None,
             write: None,
             void: false,
             max_affected: None,
         }
     }
 
+    fn for_read(read: &ReadPlan<'_>, settings: &ApiSettings, query: &[(String, String)]) -> Self {
+        let applicable = Applicable {
+            tx: settings.db_tx_end.overridable(),
+            ..Applicable::default()
+        };
+        ResponseShape {
+            content_location: Some(super::content_location(&read.table, query)),
+            ..Self::of_rows(
+                read,
+                Assembly::for_format(read.format, read.headers_only),
+                applicable,
+            )
+        }
+    }
+
     fn for_call(c: &CallPlan<'_>, settings: &ApiSettings) -> Self {
         let read = &c.read;
         let set_like = c.function.returns_set;
+        // A function that returns one row answers the row itself; one that returns scalars
+        // answers them as a JSON array of values.
+        let assembly = match read.format {
+            Format::Json { .. } if !set_like && !read.headers_only => Assembly::Object,
+            Format::Json { strip_nulls: false } if read.scalar && !read.headers_only => {
+                Assembly::Values
+            }
+            format => Assembly::for_format(format, read.headers_only),
+        };
+        let applicable = Applicable {
+            tx: settings.db_tx_end.overridable(),
+            max_affected: true,
+            ..Applicable::default()
+        };
         ResponseShape {
-            content_type: read.format.content_type().to_string(),
-            // A function that returns one row answers the row itself; one that returns scalars
-            // answers them as a JSON array of values.
-            assembly: match read.format {
-                Format::Json { .. } if !set_like && !read.headers_only => Assembly::Object,
-                Format::Json { strip_nulls: false } if read.scalar && !read.headers_only => {
-                    Assembly::Values
-                }
-                format => Assembly::for_format(format, read.headers_only),
-            },
-            singular: matches!(read.format, Format::Object { .. }),
-            offset: read.offset,
-            count: read.count,
-            max_rows: read.max_rows,
-            preference_applied: read.preferences.applied(Applicable {
-                tx: settings.db_tx_end.overridable(),
-                max_affected: true,
-                ..Applicable::default()
-            }),
-            content_profile: read.content_profile.clone(),
-            content_location: None,
-            write: None,
             void: c.function.returns_void(),
             max_affected: c.max_affected,
+            ..Self::of_rows(read, assembly, applicable)
         }
     }
 
