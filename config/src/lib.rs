@@ -18,8 +18,9 @@ use base64::Engine;
 
 pub use docs::reference_markdown;
 pub use keys::{KeySpec, Kind, KEYS};
+use pgmesh_auth::role_path::RoleClaimPath;
+use sql_engine::settings::ApiSettings;
 pub use sql_engine::settings::TxEnd;
-use sql_engine::settings::{ApiSettings, RoleClaimPath};
 
 /// A value that must never reach logs or `Debug` output.
 #[derive(Clone, PartialEq, Eq)]

@@ -5,12 +5,12 @@
 use base64::Engine;
 use jwt_compact::alg::{Hs256, Hs256Key, Hs256Signature};
 use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
+pub use pgmesh_auth::cache::TokenCache;
+use pgmesh_auth::claims::validate_claims;
+use pgmesh_auth::role_path::RoleClaimPath;
 use serde_json::{Map, Value};
-use sql_engine::settings::{ApiSettings, RoleClaimPath};
+use sql_engine::settings::ApiSettings;
 use sql_engine::ApiError;
-
-/// Clock skew allowed on `exp`, `nbf` and `iat`, as in PostgREST.
-const SKEW_S: f64 = 30.0;
 
 /// Who the request runs as, as the hand-off carries it.
 pub use sql_engine::handoff::Identity;
@@ -20,46 +20,6 @@ fn bearer(authorization: &str) -> Option<&str> {
     let trimmed = authorization.trim();
     let (scheme, rest) = trimmed.split_once([' ', '\t']).unwrap_or((trimmed, ""));
     scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
-}
-
-/// Tokens whose signature was verified, with their claims: a repeated token skips the HMAC
-/// and the decoding (its times are still checked on every request). Bounded: when full, it
-/// starts again empty.
-#[derive(Debug, Default)]
-pub struct TokenCache {
-    entries: std::collections::HashMap<String, Map<String, Value>>,
-    max: usize,
-}
-
-impl TokenCache {
-    pub fn new(max: usize) -> Self {
-        TokenCache {
-            entries: std::collections::HashMap::new(),
-            max,
-        }
-    }
-
-    fn get(&self, token: &str) -> Option<Map<String, Value>> {
-        self.entries.get(token).cloned()
-    }
-
-    fn insert(&mut self, token: &str, claims: &Map<String, Value>) {
-        if self.max == 0 {
-            return;
-        }
-        if self.entries.len() >= self.max {
-            self.entries.clear();
-        }
-        self.entries.insert(token.to_string(), claims.clone());
-    }
-
-    pub fn len(&self) -> usize {
-        self.entries.len()
-    }
-
-    pub fn is_empty(&self) -> bool {
-        self.entries.is_empty()
-    }
 }
 
 /// Authenticates a request from its `Authorization` header at `now_s` (Unix seconds).
@@ -96,7 +56,7 @@ pub fn authenticate_cached(
             claims
         }
     };
-    validate_claims(&claims, settings, now_s)?;
+    validate_claims(&claims, settings.jwt_aud.as_deref(), now_s)?;
     let claims_value = Value::Object(claims);
     let role = match role_path.find(&claims_value) {
         Some(r) => r.to_string(),
@@ -168,54 +128,6 @@ fn verify(token: &str, key: Option<&Hs256Key>) -> Result<Map<String, Value>, Api
         Ok(Value::Object(m)) => Ok(m),
         _ => Err(ApiError::JwtClaims(String::from("Parsing claims failed"))),
     }
-}
-
-fn validate_claims(
-    claims: &Map<String, Value>,
-    settings: &ApiSettings,
-    now_s: f64,
-) -> Result<(), ApiError> {
-    let time = |name: &str| -> Result<Option<f64>, ApiError> {
-        match claims.get(name) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Number(n)) => Ok(n.as_f64()),
-            Some(_) => Err(ApiError::JwtClaims(format!(
-                "The JWT '{name}' claim must be a number"
-            ))),
-        }
-    };
-    if time("exp")?.is_some_and(|exp| now_s - SKEW_S > exp) {
-        return Err(ApiError::JwtClaims(String::from("JWT expired")));
-    }
-    if time("nbf")?.is_some_and(|nbf| now_s + SKEW_S < nbf) {
-        return Err(ApiError::JwtClaims(String::from("JWT not yet valid")));
-    }
-    if time("iat")?.is_some_and(|iat| now_s + SKEW_S < iat) {
-        return Err(ApiError::JwtClaims(String::from("JWT issued at future")));
-    }
-    if let Some(expected) = &settings.jwt_aud {
-        let ok = match claims.get("aud") {
-            None | Some(Value::Null) => true,
-            Some(Value::String(a)) => a == expected,
-            Some(Value::Array(items)) => {
-                if items.iter().any(|i| !i.is_string()) {
-                    return Err(ApiError::JwtClaims(String::from(
-                        "The JWT 'aud' claim must be a string or an array of strings",
-                    )));
-                }
-                items.is_empty() || items.iter().any(|i| i.as_str() == Some(expected))
-            }
-            Some(_) => {
-                return Err(ApiError::JwtClaims(String::from(
-                    "The JWT 'aud' claim must be a string or an array of strings",
-                )))
-            }
-        };
-        if !ok {
-            return Err(ApiError::JwtClaims(String::from("JWT not in audience")));
-        }
-    }
-    Ok(())
 }
 
 /// Builds the HS256 verifying key from the configured secret.

@@ -4,13 +4,14 @@
 use std::rc::Rc;
 
 use jwt_compact::alg::Hs256Key;
+use pgmesh_auth::role_path::RoleClaimPath;
 use serde_json::{Map, Value};
 use sql_engine::api_request::payload::{self, BodyFormat};
 use sql_engine::api_request::{self, ApiRequest, Parsed, RequestHead};
 use sql_engine::handoff::{self, Context, Handoff, Identity, Kind, Query};
 use sql_engine::plan::Plan;
 use sql_engine::schema_cache::SchemaCache;
-use sql_engine::settings::{ApiSettings, RoleClaimPath};
+use sql_engine::settings::ApiSettings;
 use sql_engine::ApiError;
 
 use crate::auth;
