@@ -59,7 +59,7 @@ pub fn authenticate_cached(
     validate_claims(&claims, settings.jwt_aud.as_deref(), now_s)?;
     let claims_value = Value::Object(claims);
     let role = match role_path.find(&claims_value) {
-        Some(r) => r.to_string(),
+        Some(r) => r.into_owned(),
         None => match &settings.db_anon_role {
             Some(anon) => anon.clone(),
             None => return Err(ApiError::AnonymousDisabled),
