@@ -19,8 +19,12 @@ names and aliases) and then `PGRST_*` environment variables, which override the 
   names the key.
 - Booleans take PostgREST's forms: `true`/`false` in any case and with any quoting (`\"\\\"true\\\"\"`),
   `on`/`off`, `yes`/`no`, or a whole number (above zero is true: `\"1\"` and `\"2\"` are true, `\"0\"` false).
+- In the file, as in PostgREST's (its configurator syntax), a quoted value's `$` is written `$$`
+  (`jwt-role-claim-key = \"$$.role\"`), and `$(NAME)` is replaced by the value of a key set
+  earlier in the file, else of the environment variable `NAME`; any other `$` is an error.
+  Environment variables take a single `$` (`PGRST_JWT_ROLE_CLAIM_KEY='$.role'`).
 - `pgmesh-sidecar --config FILE --dump-config` prints every key's effective value, in PostgREST's
-  `--dump-config` format, and exits.
+  `--dump-config` format (a `$` printed `$$`), and exits.
 {emptyable}
 | key | type | default | built | meaning |
 | --- | --- | --- | --- | --- |

@@ -315,7 +315,7 @@ pub const KEYS: &[KeySpec] = &[
         kind: Kind::Text,
         built: true,
         default: Some("$.role"),
-        meaning: "JSON path of the role in the JWT claims.",
+        meaning: "RFC 9535 JSONPath of the role in the JWT claims (PostgREST v14's JSPath too, with a warning); in the config file `$` is written `$$`.",
     },
     KeySpec {
         name: "jwt-secret",

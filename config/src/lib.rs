@@ -105,6 +105,8 @@ pub struct Config {
     pub jwt_secret: Option<Secret>,
     pub jwt_aud: Option<String>,
     pub jwt_role_claim_key: String,
+    /// PostgREST's startup warning when `jwt-role-claim-key` uses the deprecated JSPath DSL.
+    pub jwt_role_claim_key_warning: Option<String>,
     pub db_aggregates_enabled: bool,
     /// Address for the public listener.
     pub server_host: String,
@@ -126,6 +128,9 @@ pub enum ConfigError {
     UnknownKey(String),
     #[error("invalid value for '{key}': {why}")]
     Invalid { key: String, why: String },
+    /// A quoted value's `$` that is neither `$$` nor `$(name)` of a known name.
+    #[error("config line {line}: {why}")]
+    Interpolation { line: usize, why: String },
 }
 
 /// A key's value once read by its [`Kind`], defaults applied.
@@ -154,9 +159,16 @@ impl Value {
     }
 }
 
-/// PostgREST's dump escapes only `"`; `\` is escaped too so that a dump reads back unchanged.
+/// PostgREST's dump escapes only `"`; `\` is escaped too so that a dump reads back unchanged,
+/// and `$` is written `$$` as the file syntax wants (PostgREST does so for
+/// `jwt-role-claim-key` only, the one value where a `$` is common).
 fn quote(s: &str) -> String {
-    format!("\"{}\"", s.replace('\\', "\\\\").replace('"', "\\\""))
+    format!(
+        "\"{}\"",
+        s.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('$', "$$")
+    )
 }
 
 fn canonical(key: &str) -> Option<String> {
@@ -176,7 +188,8 @@ fn key_from_env(name: &str) -> Option<String> {
 }
 
 /// Parses one value: `"quoted string"` (with `\"` and `\\`), or a bare word/number/boolean.
-fn parse_value(raw: &str) -> Option<String> {
+/// The flag tells a quoted string, whose `$` forms [`interpolate`] reads.
+fn parse_value(raw: &str) -> Option<(String, bool)> {
     let raw = raw.trim();
     if let Some(inner) = raw.strip_prefix('"') {
         let mut out = String::new();
@@ -186,7 +199,7 @@ fn parse_value(raw: &str) -> Option<String> {
                 '\\' => out.push(chars.next()?),
                 '"' => {
                     let tail = chars.as_str().trim();
-                    return (tail.is_empty() || tail.starts_with('#')).then_some(out);
+                    return (tail.is_empty() || tail.starts_with('#')).then_some((out, true));
                 }
                 c => out.push(c),
             }
@@ -194,13 +207,63 @@ fn parse_value(raw: &str) -> Option<String> {
         None
     } else {
         let bare = raw.split('#').next().unwrap_or("").trim();
-        (!bare.is_empty()).then(|| bare.to_string())
+        (!bare.is_empty()).then(|| (bare.to_string(), false))
     }
 }
 
-/// Reads a config file's text into key → value (canonical keys).
+/// The file syntax of PostgREST's configuration library (configurator) in a quoted string:
+/// `$$` is one `$`; `$(name)` is the value of `name` set earlier in the file, else of the
+/// environment variable `name`; any other `$` is an error, as in PostgREST.
+fn interpolate(
+    value: &str,
+    earlier: &BTreeMap<String, String>,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<String, String> {
+    let mut out = String::with_capacity(value.len());
+    let mut rest = value;
+    while let Some(at) = rest.find('$') {
+        out.push_str(&rest[..at]);
+        let after = &rest[at + 1..];
+        if let Some(r) = after.strip_prefix('$') {
+            out.push('$');
+            rest = r;
+        } else if let Some(r) = after.strip_prefix('(') {
+            let end = r
+                .find(')')
+                .filter(|&e| e > 0)
+                .ok_or_else(|| format!("{value:?}: `$(` needs a name and `)`"))?;
+            let name = &r[..end];
+            let found = earlier
+                .get(name)
+                .cloned()
+                .or_else(|| env(name))
+                .ok_or_else(|| format!("{value:?}: no such variable {name:?}"))?;
+            out.push_str(&found);
+            rest = &r[end + 1..];
+        } else {
+            return Err(format!(
+                "{value:?}: a `$` must be written `$$` in the config file (or start `$(name)`)"
+            ));
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+/// Reads a config file's text into key → value (canonical keys); `$(name)` reads the process
+/// environment.
 pub fn parse_file(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
+    parse_file_with_env(text, &|name| std::env::var(name).ok())
+}
+
+/// [`parse_file`], `$(name)` reading `env`.
+pub fn parse_file_with_env(
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<BTreeMap<String, String>, ConfigError> {
     let mut map = BTreeMap::new();
+    // Names as written in the file, for `$(name)`.
+    let mut earlier = BTreeMap::new();
     for (i, line) in text.lines().enumerate() {
         let trimmed = line.trim();
         if trimmed.is_empty() || trimmed.starts_with('#') {
@@ -212,22 +275,45 @@ pub fn parse_file(text: &str) -> Result<BTreeMap<String, String>, ConfigError> {
         };
         let (key, value) = trimmed.split_once('=').ok_or_else(syntax)?;
         let key = key.trim();
-        let value = parse_value(value).ok_or_else(syntax)?;
+        let (value, quoted) = parse_value(value).ok_or_else(syntax)?;
+        let value = if quoted {
+            interpolate(&value, &earlier, env)
+                .map_err(|why| ConfigError::Interpolation { line: i + 1, why })?
+        } else {
+            value
+        };
         let canon = canonical(key).ok_or_else(|| ConfigError::UnknownKey(key.to_string()))?;
+        earlier.insert(key.to_string(), value.clone());
         map.insert(canon, value);
     }
     Ok(map)
 }
 
 /// Loads the configuration: file text (if any), then `PGRST_*` overrides from `env_vars`.
-/// `read_file` resolves `@file` values of `db-uri` and `jwt-secret`.
+/// `read_file` resolves `@file` values of `db-uri` and `jwt-secret`; the file's `$(name)`
+/// reads the process environment.
 pub fn load(
     file_text: Option<&str>,
     env_vars: &[(String, String)],
     read_file: &dyn Fn(&str) -> Result<String, String>,
 ) -> Result<Config, ConfigError> {
+    load_with_env(
+        file_text,
+        env_vars,
+        &|name| std::env::var(name).ok(),
+        read_file,
+    )
+}
+
+/// [`load`], the file's `$(name)` reading `env`.
+pub fn load_with_env(
+    file_text: Option<&str>,
+    env_vars: &[(String, String)],
+    env: &dyn Fn(&str) -> Option<String>,
+    read_file: &dyn Fn(&str) -> Result<String, String>,
+) -> Result<Config, ConfigError> {
     let mut map = match file_text {
-        Some(t) => parse_file(t)?,
+        Some(t) => parse_file_with_env(t, env)?,
         None => BTreeMap::new(),
     };
     for (name, value) in env_vars {
@@ -509,7 +595,10 @@ fn from_map(
         }
     };
     let jwt_role_claim_key = values.text_set("jwt-role-claim-key")?.to_string();
-    RoleClaimPath::parse(&jwt_role_claim_key).map_err(|e| invalid("jwt-role-claim-key", e))?;
+    let role_path =
+        RoleClaimPath::parse(&jwt_role_claim_key).map_err(|e| invalid("jwt-role-claim-key", e))?;
+    // The deprecated form is dumped as PostgREST dumps it (`."key"`).
+    values.set("jwt-role-claim-key", Value::Text(role_path.dump()));
     let server_port = u16::try_from(values.int_set("server-port")?)
         .map_err(|_| invalid("server-port", "is not a port number (0 to 65535)"))?;
     let server_host = match values.text_set("server-host")? {
@@ -565,6 +654,7 @@ fn from_map(
         jwt_secret,
         jwt_aud: values.text("jwt-aud")?.map(String::from),
         jwt_role_claim_key,
+        jwt_role_claim_key_warning: role_path.deprecation_warning(),
         db_aggregates_enabled: values.bool("db-aggregates-enabled")?,
         server_host,
         server_port,
@@ -640,6 +730,114 @@ mod tests {
             .map(|(k, v)| (k.to_string(), v.to_string()))
             .collect();
         load(Some(text), &env, &no_files)
+    }
+
+    /// A config file whose `$(name)` reads `vars` instead of the process environment.
+    fn load_file_env(text: &str, vars: &[(&str, &str)]) -> Result<Config, ConfigError> {
+        let lookup = |name: &str| {
+            vars.iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        };
+        load_with_env(Some(text), &[], &lookup, &no_files)
+    }
+
+    #[test]
+    fn a_dollar_in_the_file_is_written_twice() {
+        let c = load_file_env(
+            "jwt-role-claim-key = \"$$.app.roles[?search(@, '^a.$$')]\"\n",
+            &[],
+        )
+        .expect("loads");
+        assert_eq!(c.jwt_role_claim_key, "$.app.roles[?search(@, '^a.$')]");
+        assert!(c
+            .dump_config()
+            .contains("jwt-role-claim-key = \"$$.app.roles[?search(@, '^a.$$')]\"\n"));
+        // The default is `$.role`, dumped `$$.role` as PostgREST does.
+        let d = load_file_env("", &[]).expect("loads");
+        assert_eq!(d.jwt_role_claim_key, "$.role");
+        assert!(d
+            .dump_config()
+            .contains("jwt-role-claim-key = \"$$.role\"\n"));
+        // Every quoted value reads `$$` so, and its dump writes it back so.
+        let e = load_file_env("db-anon-role = \"us$$er\"\n", &[]).expect("loads");
+        assert_eq!(e.db_anon_role.as_deref(), Some("us$er"));
+        assert!(e.dump_config().contains("db-anon-role = \"us$$er\"\n"));
+    }
+
+    #[test]
+    fn a_lone_dollar_in_the_file_is_an_error() {
+        for (text, why) in [
+            ("jwt-role-claim-key = \"$.role\"", "must be written `$$`"),
+            ("db-anon-role = \"anon$\"", "must be written `$$`"),
+            ("db-anon-role = \"$(unclosed\"", "needs a name and `)`"),
+            ("db-anon-role = \"$()\"", "needs a name and `)`"),
+            (
+                "db-anon-role = \"$(NOT_SET)\"",
+                "no such variable \"NOT_SET\"",
+            ),
+        ] {
+            match load_file_env(&format!("db-schemas = \"api\"\n{text}\n"), &[]) {
+                Err(ConfigError::Interpolation { line: 2, why: w }) => {
+                    assert!(w.contains(why), "{text}: {w}")
+                }
+                other => panic!("{text}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn interpolation_reads_earlier_keys_then_the_environment() {
+        let c = load_file_env(
+            "db-anon-role = \"anon\"\ndb-schemas = \"$(db-anon-role),$(SCHEMA)\"\n\
+             jwt-aud = \"https://$(HOST)/$$x\"\n",
+            &[("SCHEMA", "api"), ("HOST", "example.com")],
+        )
+        .expect("loads");
+        assert_eq!(c.db_schemas, ["anon", "api"]);
+        assert_eq!(c.jwt_aud.as_deref(), Some("https://example.com/$x"));
+        // A later key is not seen yet; the environment is asked instead.
+        let later = load_file_env(
+            "db-schemas = \"$(db-anon-role)\"\ndb-anon-role = \"anon\"\n",
+            &[],
+        );
+        assert!(
+            matches!(later, Err(ConfigError::Interpolation { line: 1, .. })),
+            "{later:?}"
+        );
+    }
+
+    #[test]
+    fn environment_values_take_a_single_dollar() {
+        let c = load_text("", &[("PGRST_JWT_ROLE_CLAIM_KEY", "$.app.role")]).expect("loads");
+        assert_eq!(c.jwt_role_claim_key, "$.app.role");
+        // `$$` is the file syntax only: from the environment it is no JSONPath.
+        let e = load_text("", &[("PGRST_JWT_ROLE_CLAIM_KEY", "$$.app.role")]);
+        assert!(
+            matches!(&e, Err(ConfigError::Invalid { key, .. }) if key == "jwt-role-claim-key"),
+            "{e:?}"
+        );
+    }
+
+    #[test]
+    fn the_deprecated_role_claim_key_loads_with_postgrest_s_warning() {
+        let c = load_text("jwt-role-claim-key = \".roles[0]\"\n", &[]).expect("loads");
+        assert_eq!(c.jwt_role_claim_key, ".roles[0]");
+        let w = c.jwt_role_claim_key_warning.clone().expect("a warning");
+        assert!(
+            w.contains("`jwt-role-claim-key=.\"roles\"[0]` is using the deprecated JSPath syntax"),
+            "{w}"
+        );
+        assert!(c
+            .dump_config()
+            .contains("jwt-role-claim-key = \".\\\"roles\\\"[0]\"\n"));
+        let rfc = load_text("jwt-role-claim-key = \"$$.roles[0]\"\n", &[]).expect("loads");
+        assert_eq!(rfc.jwt_role_claim_key_warning, None);
+        let bad = load_text("jwt-role-claim-key = \"roles\"\n", &[]);
+        assert!(
+            matches!(&bad, Err(ConfigError::Invalid { key, .. }) if key == "jwt-role-claim-key"),
+            "{bad:?}"
+        );
     }
 
     #[test]

@@ -74,7 +74,7 @@ fn aliases() {
 db-pool-timeout = 5
 max-rows = 1000
 pre-request = "check_alias"
-role-claim-key = "$.aliased"
+role-claim-key = "$$.aliased"
 root-spec = "open_alias"
 secret-is-base64 = true
 "#,
@@ -106,7 +106,7 @@ db-pre-config = "postgrest.pre_config"
 db-tx-end = "rollback-allow-override"
 db-uri = "tmp_db"
 jwt-aud = "https://postgrest.org"
-jwt-role-claim-key = "$.user[0].real_role"
+jwt-role-claim-key = "$$.user[0].real_role"
 jwt-secret = "c2VjdXJpdHl0aHJvdWdob2JzY3VyaXR5aW5iYXNlNjQ="
 jwt-secret-is-base64 = true
 jwt-cache-max-entries = 86400
@@ -185,4 +185,28 @@ fn invalid_values_stop_the_start() {
         .map(|t| format!("{t}  →  {}", dump(t, &[]).trim_end()))
         .collect();
     insta::assert_snapshot!(out.join("\n"));
+}
+
+#[test]
+fn jspath_str_op_dumps() {
+    // PostgREST's jspath-str-op-dump1..5.config: the deprecated DSL, dumped in its `."key"` form
+    // (their expected files hold exactly these lines).
+    let out: Vec<String> = ["==", "!=", "^==", "==^", "*=="]
+        .iter()
+        .map(|op| {
+            let text = format!("jwt-role-claim-key = \".roles[?(@ {op} \\\"role1\\\")]\"\n");
+            dump(&text, &[])
+                .lines()
+                .find(|l| l.starts_with("jwt-role-claim-key"))
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect();
+    insta::assert_snapshot!(out.join("\n"), @r#"
+    jwt-role-claim-key = ".\"roles\"[?(@ == \"role1\")]"
+    jwt-role-claim-key = ".\"roles\"[?(@ != \"role1\")]"
+    jwt-role-claim-key = ".\"roles\"[?(@ ^== \"role1\")]"
+    jwt-role-claim-key = ".\"roles\"[?(@ ==^ \"role1\")]"
+    jwt-role-claim-key = ".\"roles\"[?(@ *== \"role1\")]"
+    "#);
 }

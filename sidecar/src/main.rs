@@ -98,6 +98,9 @@ fn run() -> Result<(), Error> {
     if let Some(w) = config.unbuilt_warning() {
         tracing::warn!(target: logging::LIFECYCLE, "{w}");
     }
+    if let Some(w) = &config.jwt_role_claim_key_warning {
+        tracing::warn!(target: logging::LIFECYCLE, "{w}");
+    }
     let listen = match args.command {
         Command::Serve(listen) => listen,
         Command::DumpConfig => {

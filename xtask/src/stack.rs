@@ -114,6 +114,9 @@ impl Stack {
         if let Some(w) = config.unbuilt_warning() {
             eprintln!("{w}");
         }
+        if let Some(w) = &config.jwt_role_claim_key_warning {
+            eprintln!("{w}");
+        }
 
         let handoff_key = random_hex(32)?;
         let sidecar_port = free_port()?;
