@@ -325,6 +325,15 @@ fn finish(
             body: String::new(),
         });
     }
+    // PostgreSQL would refuse the role at `SET ROLE` (PostgREST's 401); answered here, no
+    // statement is sent. The role list is the schema cache's: a role created since needs a
+    // schema reload.
+    if cache.lacks_role(&identity.role) {
+        return Err(ApiError::role_does_not_exist(
+            &identity.role,
+            identity.authenticated,
+        ));
+    }
     let query = Query::for_plan(
         &plan,
         statements,
@@ -616,5 +625,69 @@ mod tests {
                 .any(|(k, v)| *k == "access-control-allow-origin" && v == "*"),
             "{headers:?}"
         );
+    }
+
+    /// A request with an HS256 token carrying `claims`.
+    fn run_as(state: &FilterState, method: &str, path: &str, claims: Value) -> Decision {
+        use jwt_compact::{alg::Hs256, AlgorithmExt, Claims, Header};
+        let key = auth::hs256_key("reallyreallyreallyreallyverysafe");
+        let token = Hs256
+            .token(&Header::empty(), &Claims::new(claims), &key)
+            .unwrap();
+        let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
+        decide(
+            state,
+            &Incoming {
+                method,
+                path,
+                headers: &headers,
+                now_ms: 1_700_000_000_000,
+                nonce: "n-5".into(),
+                body: Body::Absent,
+            },
+        )
+    }
+
+    #[test]
+    fn a_role_the_database_lacks_is_refused_without_a_statement() {
+        let mut state = state();
+        let mut cache = fixtures::films();
+        cache.roles = Some(["web_anon", "web_user"].map(String::from).into());
+        state.schema = Some(Rc::new(cache));
+        let d = run_as(&state, "GET", "/films", serde_json::json!({"role": "not existing"}));
+        let Decision::Respond {
+            status,
+            headers,
+            body,
+        } = d
+        else {
+            panic!("{d:?}")
+        };
+        assert_eq!(status, 401);
+        assert_eq!(
+            body,
+            r#"{"code":"22023","details":null,"hint":null,"message":"role \"not existing\" does not exist"}"#
+        );
+        assert!(headers.contains(&("www-authenticate", String::from("Bearer"))));
+        // A role that is not a string is named JSON-encoded, as PostgreSQL would see it.
+        let d = run_as(&state, "GET", "/films", serde_json::json!({"role": 7}));
+        assert!(
+            matches!(&d, Decision::Respond { status: 401, body, .. } if body.contains(r#"role \"7\" does not exist"#)),
+            "{d:?}"
+        );
+        // Known roles, and `none` (PostgreSQL's own session role), go on.
+        for role in ["web_user", "none"] {
+            let d = run_as(&state, "GET", "/films", serde_json::json!({ "role": role }));
+            assert!(matches!(d, Decision::Forward { .. }), "{role}: {d:?}");
+        }
+        // As in PostgREST, the request's own errors come first, and OPTIONS needs no role.
+        let d = run_as(&state, "GET", "/nope", serde_json::json!({"role": "ghost"}));
+        assert!(matches!(d, Decision::Respond { status: 404, .. }), "{d:?}");
+        let d = run_as(&state, "OPTIONS", "/films", serde_json::json!({"role": "ghost"}));
+        assert!(matches!(d, Decision::Respond { status: 200, .. }), "{d:?}");
+        // A cache without the role list (an older sidecar) leaves the check to PostgreSQL.
+        state.schema = Some(Rc::new(fixtures::films()));
+        let d = run_as(&state, "GET", "/films", serde_json::json!({"role": "ghost"}));
+        assert!(matches!(d, Decision::Forward { .. }), "{d:?}");
     }
 }

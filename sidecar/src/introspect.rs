@@ -108,6 +108,10 @@ join pg_catalog.pg_roles r on r.oid = s.setrole
 where s.setdatabase in (0, (select oid from pg_catalog.pg_database where datname = current_database()))
 order by r.rolname, s.setdatabase";
 
+/// Every role's name: the filter refuses a token whose role is not one of them, as PostgreSQL
+/// would at `SET ROLE`, without sending a statement.
+const ROLES: &str = "select rolname::text from pg_catalog.pg_roles";
+
 /// An error with PostgreSQL's own message, when it has one.
 fn describe(e: tokio_postgres::Error) -> String {
     match e.as_db_error() {
@@ -136,6 +140,7 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
         .map_err(describe)?;
     let function_rows = tx.query(FUNCTIONS, &[&schemas]).await.map_err(describe)?;
     let role_rows = tx.query(ROLE_SETTINGS, &[]).await.map_err(describe)?;
+    let role_names = tx.query(ROLES, &[]).await.map_err(describe)?;
     let postgis: bool = tx
         .query_one(
             "select exists (select 1 from pg_catalog.pg_extension where extname = 'postgis')",
@@ -297,6 +302,12 @@ pub async fn load(pool: &Pool, schemas: &[String]) -> Result<SchemaCache, String
             None => cache.role_settings.push((role, settings)),
         }
     }
+    cache.roles = Some(
+        role_names
+            .iter()
+            .map(|row| row.try_get(0).map_err(describe))
+            .collect::<Result<_, _>>()?,
+    );
     cache.postgis = postgis;
     cache.foreign_keys = foreign_keys;
     cache.infer_view_keys(&view_columns);

@@ -455,9 +455,9 @@ impl ApiError {
                 ),
             )),
             ApiError::AnonymousDisabled => headers.push(("www-authenticate", String::from("Bearer"))),
-            ApiError::Postgres { sqlstate, authenticated, .. }
-                if sqlstate == "42501" && !authenticated =>
-            {
+            // PostgREST's rule for a database error: any 401 gets `Bearer` (an anonymous 42501,
+            // a 22023 unknown role, a raised PT401), except a `PGRST` raise, whose own headers go.
+            ApiError::Postgres { sqlstate, .. } if sqlstate != "PGRST" && status == 401 => {
                 headers.push(("www-authenticate", String::from("Bearer")))
             }
             ApiError::Postgres { sqlstate, authenticated, .. }
@@ -500,6 +500,20 @@ fn quote_header_string(s: &str) -> String {
     }
     out.push('"');
     out
+}
+
+impl ApiError {
+    /// PostgreSQL's answer to switching to a role that does not exist (`SET ROLE`), which
+    /// PostgREST sends as 401.
+    pub fn role_does_not_exist(role: &str, authenticated: bool) -> ApiError {
+        ApiError::Postgres {
+            sqlstate: String::from("22023"),
+            message: format!("role \"{role}\" does not exist"),
+            detail: None,
+            hint: None,
+            authenticated,
+        }
+    }
 }
 
 /// PostgREST's SQLSTATE → HTTP status table (`Error.hs`, `pgErrorStatus`).
@@ -577,6 +591,30 @@ mod tests {
         .to_response();
         assert_eq!(r.status, 404);
         insta::assert_snapshot!(r.body, @r#"{"code":"PGRST205","details":null,"hint":null,"message":"Could not find the table 'api.nope' in the schema cache"}"#);
+    }
+
+    #[test]
+    fn an_unknown_role_is_postgresql_s_22023_as_postgrest_answers_it() {
+        let r = ApiError::role_does_not_exist("not existing", true).to_response();
+        assert_eq!(r.status, 401);
+        insta::assert_snapshot!(r.body, @r#"{"code":"22023","details":null,"hint":null,"message":"role \"not existing\" does not exist"}"#);
+        assert!(r
+            .headers
+            .contains(&("www-authenticate", String::from("Bearer"))));
+        // Any other 401 from the database gets the same header; a 400 does not.
+        let raised = |sqlstate: &str| ApiError::Postgres {
+            sqlstate: sqlstate.into(),
+            message: "m".into(),
+            detail: None,
+            hint: None,
+            authenticated: true,
+        };
+        let pt401 = raised("PT401").to_response();
+        assert_eq!(pt401.status, 401);
+        assert!(pt401.headers.iter().any(|(n, v)| *n == "www-authenticate" && v == "Bearer"));
+        let other = raised("22023").to_response();
+        assert_eq!(other.status, 400);
+        assert!(!other.headers.iter().any(|(n, _)| *n == "www-authenticate"));
     }
 
     #[test]

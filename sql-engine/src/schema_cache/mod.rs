@@ -8,7 +8,7 @@ mod views;
 pub use relationships::{Cardinality, Relationship};
 pub use views::ViewColumn;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use serde::{Deserialize, Serialize};
 
@@ -30,6 +30,11 @@ pub struct SchemaCache {
     /// `ALTER ROLE … SET` settings of each role (for this database or all), by role.
     #[serde(default)]
     pub role_settings: Vec<(String, Vec<(String, String)>)>,
+    /// The database's role names (`pg_roles`): a token's role missing from them is refused
+    /// with PostgreSQL's own error before any statement is sent. `None` (a cache made without
+    /// them): not checked here.
+    #[serde(default)]
+    pub roles: Option<BTreeSet<String>>,
     /// Index into `tables` by (schema, name); rebuilt after deserialising.
     #[serde(skip)]
     index: HashMap<(String, String), usize>,
@@ -209,6 +214,7 @@ impl SchemaCache {
             foreign_keys: Vec::new(),
             functions: Vec::new(),
             role_settings: Vec::new(),
+            roles: None,
             index: HashMap::new(),
             fks_from: HashMap::new(),
             fks_to: HashMap::new(),
@@ -216,6 +222,12 @@ impl SchemaCache {
         };
         cache.reindex();
         cache
+    }
+
+    /// Whether `role` is missing from the database's roles, as far as the cache knows them.
+    /// `none` is PostgreSQL's word for the session's own role (`SET ROLE none`), no role name.
+    pub fn lacks_role(&self, role: &str) -> bool {
+        role != "none" && self.roles.as_ref().is_some_and(|r| !r.contains(role))
     }
 
     /// Parses the sidecar's JSON document and builds the lookup index.

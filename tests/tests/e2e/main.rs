@@ -20,6 +20,7 @@ mod pages;
 mod read;
 mod relations;
 mod reload;
+mod role_claim;
 mod rpc;
 mod streaming;
 mod trust;
