@@ -427,6 +427,28 @@ mod tests {
     }
 
     #[test]
+    fn search_takes_its_pattern_from_the_path_or_the_claims() {
+        let c = json!({"p": "^re", "r": ["author", "reader"], "bad": "("});
+        // The pattern may be a singular query into the claims.
+        assert_eq!(find("$.r[?search(@, $.p)]", &c).as_deref(), Some("reader"));
+        // A pattern that does not compile matches nothing (RFC 9535), whatever its source.
+        assert_eq!(find("$.r[?search(@, '(')]", &c), None);
+        assert_eq!(find("$.r[?search(@, $.bad)]", &c), None);
+        // Not a string on either side: false.
+        assert_eq!(find("$.r[?search(@, 1)]", &c), None);
+        assert_eq!(find("$[?search(@, 'x')]", &json!([1, {"a": "x"}])), None);
+        // More patterns than the compiled-pattern cache holds: each still right.
+        let path = RoleClaimPath::parse("$.r[?search(@, $.p)]").unwrap();
+        for i in 0..(REGEX_CACHE * 2) {
+            let claims = json!({"p": format!("^r{i}$"), "r": ["x", format!("r{i}")]});
+            assert_eq!(
+                path.find(&claims).as_deref(),
+                Some(format!("r{i}").as_str())
+            );
+        }
+    }
+
+    #[test]
     fn only_search_among_the_function_extensions() {
         for p in [
             "$.r[?match(@, 'a.*')]",

@@ -246,6 +246,27 @@ mod tests {
     }
 
     #[test]
+    fn a_role_that_is_not_a_string_is_json_encoded_and_claims_carry_it_so() {
+        let t = token(serde_json::json!({"role": 42, "aud": "pgmesh"}));
+        let id = auth(Some(&format!("Bearer {t}"))).unwrap();
+        assert_eq!(id.role, "42");
+        assert!(id.claims.contains(r#""role":"42""#), "{}", id.claims);
+        let key = hs256_key(SECRET);
+        let path = RoleClaimPath::parse("$.groups[?@.admin == true].name").unwrap();
+        let t =
+            token(serde_json::json!({"groups": [{"name": "a"}, {"name": ["b"], "admin": true}]}));
+        let id = authenticate(
+            Some(&format!("Bearer {t}")),
+            Some(&key),
+            &ApiSettings::for_tests(&["api"]),
+            &path,
+            0.0,
+        )
+        .unwrap();
+        assert_eq!(id.role, r#"["b"]"#);
+    }
+
+    #[test]
     fn token_without_role_claim_uses_anon_role() {
         let t = token(serde_json::json!({"sub": "x"}));
         assert_eq!(

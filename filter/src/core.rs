@@ -654,7 +654,12 @@ mod tests {
         let mut cache = fixtures::films();
         cache.roles = Some(["web_anon", "web_user"].map(String::from).into());
         state.schema = Some(Rc::new(cache));
-        let d = run_as(&state, "GET", "/films", serde_json::json!({"role": "not existing"}));
+        let d = run_as(
+            &state,
+            "GET",
+            "/films",
+            serde_json::json!({"role": "not existing"}),
+        );
         let Decision::Respond {
             status,
             headers,
@@ -683,11 +688,21 @@ mod tests {
         // As in PostgREST, the request's own errors come first, and OPTIONS needs no role.
         let d = run_as(&state, "GET", "/nope", serde_json::json!({"role": "ghost"}));
         assert!(matches!(d, Decision::Respond { status: 404, .. }), "{d:?}");
-        let d = run_as(&state, "OPTIONS", "/films", serde_json::json!({"role": "ghost"}));
+        let d = run_as(
+            &state,
+            "OPTIONS",
+            "/films",
+            serde_json::json!({"role": "ghost"}),
+        );
         assert!(matches!(d, Decision::Respond { status: 200, .. }), "{d:?}");
         // A cache without the role list (an older sidecar) leaves the check to PostgreSQL.
         state.schema = Some(Rc::new(fixtures::films()));
-        let d = run_as(&state, "GET", "/films", serde_json::json!({"role": "ghost"}));
+        let d = run_as(
+            &state,
+            "GET",
+            "/films",
+            serde_json::json!({"role": "ghost"}),
+        );
         assert!(matches!(d, Decision::Forward { .. }), "{d:?}");
     }
 }

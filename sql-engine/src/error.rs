@@ -611,7 +611,10 @@ mod tests {
         };
         let pt401 = raised("PT401").to_response();
         assert_eq!(pt401.status, 401);
-        assert!(pt401.headers.iter().any(|(n, v)| *n == "www-authenticate" && v == "Bearer"));
+        assert!(pt401
+            .headers
+            .iter()
+            .any(|(n, v)| *n == "www-authenticate" && v == "Bearer"));
         let other = raised("22023").to_response();
         assert_eq!(other.status, 400);
         assert!(!other.headers.iter().any(|(n, _)| *n == "www-authenticate"));

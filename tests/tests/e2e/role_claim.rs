@@ -4,7 +4,9 @@
 
 use std::time::{Duration, Instant};
 
-use pgmesh_e2e::{get_with, http, marker, now_s, pg_log_count, psql, stack_for_config, token, wasm};
+use pgmesh_e2e::{
+    get_with, http, marker, now_s, pg_log_count, psql, stack_for_config, token, wasm,
+};
 use serde_json::json;
 
 fn bearer(claims: serde_json::Value) -> String {
