@@ -400,6 +400,10 @@ mod tests {
         assert_eq!(find("$.app.roles[*]", &c).as_deref(), Some("b"));
         assert_eq!(find("$.app.roles[1:]", &c).as_deref(), Some("c"));
         assert_eq!(find("$..name", &c).as_deref(), Some("g1"));
+        // An object's members in key order, as aeson's (ordered) KeyMap gives them PostgREST.
+        let members = json!({"m": {"b": "x", "a": "y"}});
+        assert_eq!(find("$.m.*", &members).as_deref(), Some("y"));
+        assert_eq!(find("$.m[?search(@, '.')]", &members).as_deref(), Some("y"));
         assert_eq!(
             find("$.app.roles[?search(@, '.')]", &c).as_deref(),
             Some("b")
