@@ -22,6 +22,31 @@ pub(crate) const B64URL: GeneralPurpose = GeneralPurpose::new(
         .with_decode_allow_trailing_bits(true),
 );
 
+/// PostgREST's base64 for `jwt-secret-is-base64`: the URL-safe characters are mapped onto the
+/// standard alphabet first and the ends trimmed; padding may be left out, and stray low bits
+/// are ignored as pgmesh always did.
+const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    GeneralPurposeConfig::new()
+        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
+        .with_decode_allow_trailing_bits(true),
+);
+
+/// Decodes a `jwt-secret` given with `jwt-secret-is-base64`.
+pub fn decode_secret_base64(text: &str) -> Option<Vec<u8>> {
+    let standard: String = text
+        .trim()
+        .chars()
+        .map(|c| match c {
+            '-' => '+',
+            '_' => '/',
+            '.' => '=',
+            c => c,
+        })
+        .collect();
+    SECRET_BASE64.decode(standard).ok()
+}
+
 /// The JWS algorithms pgmesh verifies: jose-jwt's, and PS256/384/512.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum JwsAlg {
@@ -202,6 +227,18 @@ impl KeySet {
             }],
             form: SecretForm::Secret,
         })
+    }
+
+    /// The key set of a `jwt-secret` value (after `@file`) and `jwt-secret-is-base64`.
+    pub fn from_setting(secret: &str, is_base64: bool) -> Result<KeySet, String> {
+        if is_base64 {
+            let bytes = decode_secret_base64(secret).ok_or_else(|| {
+                String::from("The JWT secret is not valid base64 (jwt-secret-is-base64 is true).")
+            })?;
+            KeySet::from_secret(&bytes)
+        } else {
+            KeySet::from_secret(secret.as_bytes())
+        }
     }
 
     /// A JWKS document `{"keys":[…]}` (the `jwt-secret` form, or a JWKS fetched from a URL).

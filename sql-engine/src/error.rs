@@ -31,9 +31,7 @@ impl JwtDecodeError {
         match self {
             JwtDecodeError::NoSuitableKey => Some("No suitable key was found to decode the JWT"),
             JwtDecodeError::NoKeyVerified => Some("None of the keys was able to decode the JWT"),
-            JwtDecodeError::Unsecured => {
-                Some("JWT is unsecured but expected 'alg' was not 'none'")
-            }
+            JwtDecodeError::Unsecured => Some("JWT is unsecured but expected 'alg' was not 'none'"),
             JwtDecodeError::Empty | JwtDecodeError::Parts(_) | JwtDecodeError::BadCrypto => None,
         }
     }
