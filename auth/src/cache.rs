@@ -33,6 +33,11 @@ impl TokenCache {
         self.entries.insert(token.to_string(), claims.clone());
     }
 
+    /// Forgets every token (the key set changed).
+    pub fn clear(&mut self) {
+        self.entries.clear();
+    }
+
     pub fn len(&self) -> usize {
         self.entries.len()
     }

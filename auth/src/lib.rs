@@ -4,4 +4,11 @@
 
 pub mod cache;
 pub mod claims;
+mod es;
+pub mod keys;
 pub mod role_path;
+#[cfg(any(test, feature = "test-util"))]
+pub mod testing;
+pub mod verify;
+
+pub use es::{Es384, Es512};

@@ -323,7 +323,7 @@ pub const KEYS: &[KeySpec] = &[
         kind: Kind::Secret,
         built: true,
         default: None,
-        meaning: "HS256 key, at least 32 characters; `@file` reads it from a file. JWKs are not built yet.",
+        meaning: "As in PostgREST: a JWKS `{\"keys\":[…]}`, one JWK, or a plain secret of at least 32 characters (an HS256 key); `@file` reads it from a file. Verified algorithms: HS256/384/512, RS256/384/512, ES256/384/512, EdDSA (Ed25519), and PS256/384/512 beyond PostgREST.",
     },
     KeySpec {
         name: "jwt-secret-is-base64",
@@ -331,7 +331,7 @@ pub const KEYS: &[KeySpec] = &[
         kind: Kind::Bool,
         built: true,
         default: Some("false"),
-        meaning: "`jwt-secret` is base64 (standard or URL-safe alphabet).",
+        meaning: "`jwt-secret` is base64 (standard or URL-safe alphabet); the decoded bytes may be binary.",
     },
     KeySpec {
         name: "log-level",

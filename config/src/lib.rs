@@ -12,12 +12,12 @@ mod keys;
 use std::collections::BTreeMap;
 use std::fmt;
 
-use base64::engine::general_purpose::{GeneralPurpose, GeneralPurposeConfig, STANDARD};
-use base64::engine::DecodePaddingMode;
+use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 
 pub use docs::reference_markdown;
 pub use keys::{KeySpec, Kind, KEYS};
+use pgmesh_auth::keys::{decode_secret_base64, KeySet};
 use pgmesh_auth::role_path::RoleClaimPath;
 use sql_engine::settings::ApiSettings;
 pub use sql_engine::settings::TxEnd;
@@ -101,8 +101,11 @@ pub struct Config {
     pub db_hoisted_tx_settings: Vec<String>,
     /// `NOTIFY` channel for reloads, when enabled.
     pub db_channel: Option<String>,
-    /// The HS256 key, already decoded when `jwt-secret-is-base64` is set.
+    /// `jwt-secret` as given (after `@file`): a plain secret, a JWK or a JWKS, in base64 when
+    /// `jwt-secret-is-base64`. The filter gets it so, with the flag, and reads it with the
+    /// same code (a binary secret can only pass through the environment in base64).
     pub jwt_secret: Option<Secret>,
+    pub jwt_secret_is_base64: bool,
     pub jwt_aud: Option<String>,
     pub jwt_role_claim_key: String,
     /// PostgREST's startup warning when `jwt-role-claim-key` uses the deprecated JSPath DSL.
@@ -490,29 +493,6 @@ impl Values {
     }
 }
 
-/// PostgREST's base64 for `jwt-secret`: the URL-safe characters are mapped onto the standard
-/// alphabet first; padding may be left out, and stray low bits are ignored as pgmesh always did.
-const SECRET_BASE64: GeneralPurpose = GeneralPurpose::new(
-    &base64::alphabet::STANDARD,
-    GeneralPurposeConfig::new()
-        .with_decode_padding_mode(DecodePaddingMode::Indifferent)
-        .with_decode_allow_trailing_bits(true),
-);
-
-fn decode_secret_base64(s: &str) -> Option<Vec<u8>> {
-    let standard: String = s
-        .trim()
-        .chars()
-        .map(|c| match c {
-            '-' => '+',
-            '_' => '/',
-            '.' => '=',
-            c => c,
-        })
-        .collect();
-    SECRET_BASE64.decode(standard).ok()
-}
-
 fn from_map(
     map: BTreeMap<String, String>,
     read_file: &dyn Fn(&str) -> Result<String, String>,
@@ -563,35 +543,27 @@ fn from_map(
         None => None,
         Some(v) => {
             let raw = indirect("jwt-secret", v)?;
-            if raw.trim_start().starts_with('{') {
-                return Err(invalid(
-                    "jwt-secret",
-                    "JWK/JWKS secrets (asymmetric keys) are not supported by pgmesh yet; use an HS256 secret",
-                ));
-            }
-            let key = if jwt_secret_is_base64 {
-                let bytes = decode_secret_base64(&raw).ok_or_else(|| {
+            let bytes = if jwt_secret_is_base64 {
+                decode_secret_base64(&raw).ok_or_else(|| {
                     invalid(
                         "jwt-secret",
                         "not valid base64 (jwt-secret-is-base64 is true)",
                     )
-                })?;
-                // PostgREST dumps the decoded key encoded again, in the standard alphabet.
-                values.set("jwt-secret", Value::Secret(Secret(STANDARD.encode(&bytes))));
-                String::from_utf8(bytes).map_err(|_| {
-                    invalid(
-                        "jwt-secret",
-                        "the decoded secret must be UTF-8 text for pgmesh",
-                    )
                 })?
             } else {
-                values.set("jwt-secret", Value::Secret(Secret(raw.clone())));
-                raw
+                raw.as_bytes().to_vec()
             };
-            if key.len() < 32 {
-                return Err(invalid("jwt-secret", "must be at least 32 characters long"));
-            }
-            Some(Secret(key))
+            // The filter reads the same value with the same code: what starts here verifies.
+            KeySet::from_secret(&bytes).map_err(|e| invalid("jwt-secret", e))?;
+            // PostgREST dumps a base64 secret decoded and encoded again, in the standard
+            // alphabet (Config.hs showJwtSecret), and any other as read (after `@file`).
+            let dumped = if jwt_secret_is_base64 {
+                STANDARD.encode(&bytes)
+            } else {
+                raw.clone()
+            };
+            values.set("jwt-secret", Value::Secret(Secret(dumped)));
+            Some(Secret(raw))
         }
     };
     let jwt_role_claim_key = values.text_set("jwt-role-claim-key")?.to_string();
@@ -652,6 +624,7 @@ fn from_map(
                 .transpose()?
         },
         jwt_secret,
+        jwt_secret_is_base64,
         jwt_aud: values.text("jwt-aud")?.map(String::from),
         jwt_role_claim_key,
         jwt_role_claim_key_warning: role_path.deprecation_warning(),
@@ -674,6 +647,7 @@ impl Config {
             db_max_rows: self.db_max_rows,
             jwt_aud: self.jwt_aud.clone(),
             jwt_role_claim_key: self.jwt_role_claim_key.clone(),
+            jwt_secret_is_base64: self.jwt_secret_is_base64,
             db_aggregates_enabled: self.db_aggregates_enabled,
             sidecar_cluster: String::from("pgmesh_sidecar"),
             schema_poll_ms: 1000,
@@ -972,10 +946,18 @@ mod tests {
     #[test]
     fn base64_secret() {
         // "reallyreallyreallyreallyverysafe" in base64
-        let c = load_text("jwt-secret = \"cmVhbGx5cmVhbGx5cmVhbGx5cmVhbGx5dmVyeXNhZmU=\"\njwt-secret-is-base64 = true", &[]);
+        let c = load_text("jwt-secret = \"cmVhbGx5cmVhbGx5cmVhbGx5cmVhbGx5dmVyeXNhZmU=\"\njwt-secret-is-base64 = true", &[]).unwrap();
+        // The filter gets the value as given, with the flag.
         assert_eq!(
-            c.unwrap().jwt_secret.as_ref().map(Secret::expose),
-            Some("reallyreallyreallyreallyverysafe")
+            c.jwt_secret.as_ref().map(Secret::expose),
+            Some("cmVhbGx5cmVhbGx5cmVhbGx5cmVhbGx5dmVyeXNhZmU=")
+        );
+        assert!(c.api_settings().jwt_secret_is_base64);
+        assert_eq!(
+            c.jwt_secret
+                .as_ref()
+                .map(|s| decode_secret_base64(s.expose())),
+            Some(Some(b"reallyreallyreallyreallyverysafe".to_vec()))
         );
     }
 
@@ -1132,7 +1114,12 @@ mod tests {
                 &[],
             );
             let c = c.unwrap();
-            assert_eq!(c.jwt_secret.as_ref().map(Secret::expose), Some(secret));
+            assert_eq!(
+                c.jwt_secret
+                    .as_ref()
+                    .map(|s| decode_secret_base64(s.expose())),
+                Some(Some(secret.as_bytes().to_vec()))
+            );
             assert!(c
                 .dump_config()
                 .contains(&format!("\njwt-secret = \"{standard}\"\n")));
@@ -1143,6 +1130,58 @@ mod tests {
                 .to_string()
                 .contains("'jwt-secret'")
         );
+    }
+
+    #[test]
+    fn jwt_secret_takes_every_postgrest_form() {
+        // A JWK, a JWKS, binary bytes in base64: each starts, and dumps as PostgREST does.
+        let jwk = r#"{"kty":"EC","crv":"P-256","x":"MKBCTNIcKUSDii11ySs3526iDZ8AiTo7Tu6KPAqv7D4","y":"4Etl6SRW2YiLUrN5vfvVHuhp7x8PxltmWWlbbM4IFyM","kid":"1"}"#;
+        let quoted = |t: &str| t.replace('"', "\\\"");
+        for text in [jwk.to_string(), format!(r#"{{"keys":[{jwk}]}}"#)] {
+            let c = load_text(&format!("jwt-secret = \"{}\"", quoted(&text)), &[]).unwrap();
+            assert_eq!(
+                c.jwt_secret.as_ref().map(Secret::expose),
+                Some(text.as_str())
+            );
+            assert!(c
+                .dump_config()
+                .contains(&format!("\njwt-secret = \"{}\"\n", quoted(&text))));
+        }
+        let binary: Vec<u8> = (0u8..=255).collect();
+        let text = STANDARD.encode(&binary);
+        let c = load_text(
+            &format!("jwt-secret = \"{text}\"\njwt-secret-is-base64 = true"),
+            &[],
+        )
+        .unwrap();
+        assert_eq!(
+            c.jwt_secret.as_ref().map(Secret::expose),
+            Some(text.as_str())
+        );
+        // A JWKS in a file, with its trailing newline.
+        let c = load(
+            Some("jwt-secret = \"@/keys/jwks.json\""),
+            &[],
+            &|path: &str| {
+                assert_eq!(path, "/keys/jwks.json");
+                Ok(format!("{{\"keys\":[{jwk}]}}\n"))
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            c.jwt_secret.as_ref().map(Secret::expose),
+            Some(format!("{{\"keys\":[{jwk}]}}").as_str())
+        );
+        // Too short, in base64 too: PostgREST's message.
+        for t in [
+            "jwt-secret = \"short\"",
+            "jwt-secret = \"c2hvcnQ=\"\njwt-secret-is-base64 = true",
+        ] {
+            assert!(load_text(t, &[])
+                .unwrap_err()
+                .to_string()
+                .contains("The JWT secret must be at least 32 characters long."));
+        }
     }
 
     #[test]

@@ -1,12 +1,10 @@
 //! Authentication: `Authorization: Bearer <jwt>` → role and claims, with PostgREST's messages.
-//! jwt-compact parses the token and checks the HS256 signature; claims are read here so that
-//! each failure gets PostgREST's exact error.
+//! pgmesh-auth verifies the token against the key set (every algorithm PostgREST accepts) and
+//! validates the claims, each failure with PostgREST's exact error.
 
-use base64::Engine;
-use jwt_compact::alg::{Hs256, Hs256Key, Hs256Signature};
-use jwt_compact::{Algorithm, AlgorithmSignature, UntrustedToken};
 pub use pgmesh_auth::cache::TokenCache;
 use pgmesh_auth::claims::validate_claims;
+pub use pgmesh_auth::keys::KeySet;
 use pgmesh_auth::role_path::RoleClaimPath;
 use serde_json::{Map, Value};
 use sql_engine::settings::ApiSettings;
@@ -25,18 +23,18 @@ fn bearer(authorization: &str) -> Option<&str> {
 /// Authenticates a request from its `Authorization` header at `now_s` (Unix seconds).
 pub fn authenticate(
     authorization: Option<&str>,
-    key: Option<&Hs256Key>,
+    keys: Option<&KeySet>,
     settings: &ApiSettings,
     role_path: &RoleClaimPath,
     now_s: f64,
 ) -> Result<Identity, ApiError> {
-    authenticate_cached(authorization, key, settings, role_path, now_s, None)
+    authenticate_cached(authorization, keys, settings, role_path, now_s, None)
 }
 
 /// [`authenticate`], remembering verified tokens in `cache`.
 pub fn authenticate_cached(
     authorization: Option<&str>,
-    key: Option<&Hs256Key>,
+    keys: Option<&KeySet>,
     settings: &ApiSettings,
     role_path: &RoleClaimPath,
     now_s: f64,
@@ -49,7 +47,9 @@ pub fn authenticate_cached(
     let claims = match cached {
         Some(claims) => claims,
         None => {
-            let claims = verify(token, key)?;
+            // PostgREST refuses any token, even an empty one, when no secret is set.
+            let keys = keys.ok_or(ApiError::JwtSecretMissing)?;
+            let claims = pgmesh_auth::verify::verify(token, keys)?;
             if let Some(mut c) = cache.and_then(|c| c.try_borrow_mut().ok()) {
                 c.insert(token, &claims);
             }
@@ -91,75 +91,27 @@ fn anonymous(settings: &ApiSettings) -> Result<Identity, ApiError> {
     })
 }
 
-/// Checks structure and HS256 signature; returns the claims object.
-fn verify(token: &str, key: Option<&Hs256Key>) -> Result<Map<String, Value>, ApiError> {
-    let decode_err = |m: &str| ApiError::JwtDecode(m.to_string());
-    if token.is_empty() {
-        return Err(decode_err("Empty JWT is sent in Authorization header"));
-    }
-    let parts: Vec<&str> = token.split('.').collect();
-    let [_, payload, _] = parts.as_slice() else {
-        return Err(ApiError::JwtDecode(format!(
-            "Expected 3 parts in JWT; got {}",
-            parts.len()
-        )));
-    };
-    let key = key.ok_or(ApiError::JwtSecretMissing)?;
-    let untrusted =
-        UntrustedToken::new(token).map_err(|_| decode_err("JWT cryptographic operation failed"))?;
-    if untrusted.algorithm() != "HS256" {
-        return Err(decode_err("Wrong or unsupported encoding algorithm"));
-    }
-    let signed = token.rsplit_once('.').map(|(s, _)| s).unwrap_or("");
-    // jwt-compact's `try_from_slice` panics on a signature of the wrong length (it builds a
-    // fixed-size array from the slice): check the length first. An HS256 MAC is 32 bytes.
-    let bytes = untrusted.signature_bytes();
-    let valid = bytes.len() == 32
-        && Hs256Signature::try_from_slice(bytes)
-            .map(|sig| Hs256.verify_signature(&sig, key, signed.as_bytes()))
-            .unwrap_or(false);
-    if !valid {
-        return Err(decode_err("JWT cryptographic operation failed"));
-    }
-    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(payload.trim_end_matches('='))
-        .map_err(|_| decode_err("JWT couldn't be decoded"))?;
-    match serde_json::from_slice::<Value>(&bytes) {
-        Ok(Value::Object(m)) => Ok(m),
-        _ => Err(ApiError::JwtClaims(String::from("Parsing claims failed"))),
-    }
-}
-
-/// Builds the HS256 verifying key from the configured secret.
-pub fn hs256_key(secret: &str) -> Hs256Key {
-    Hs256Key::new(secret.as_bytes())
-}
-
 #[cfg(test)]
 mod cache_tests {
     use super::*;
+    use pgmesh_auth::keys::JwsAlg;
+    use pgmesh_auth::testing::SigningKey;
 
     #[test]
     fn a_cached_token_is_still_checked_for_expiry_and_the_cache_is_bounded() {
-        let key = hs256_key("reallyreallyreallyreallyverysafe");
+        let secret = b"reallyreallyreallyreallyverysafe";
+        let keys = KeySet::from_secret(secret).unwrap();
+        let key = SigningKey::Oct(secret.to_vec());
         let settings = ApiSettings::for_tests(&["api"]);
         let path = RoleClaimPath::parse("$.role").unwrap();
         let token = |exp: u64| {
-            let header = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(br#"{"alg":"HS256","typ":"JWT"}"#);
-            let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
-                .encode(format!(r#"{{"role":"web_user","exp":{exp}}}"#));
-            let signed = format!("{header}.{payload}");
-            let sig = Hs256.sign(&key, signed.as_bytes());
-            format!(
-                "Bearer {signed}.{}",
-                base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(sig.as_bytes())
-            )
+            let claims = serde_json::json!({"role": "web_user", "exp": exp});
+            format!("Bearer {}", key.sign(JwsAlg::Hs256, None, &claims))
         };
         let cache = std::cell::RefCell::new(TokenCache::new(2));
         let t = token(1_000);
         let auth = |t: &str, now: f64| {
-            authenticate_cached(Some(t), Some(&key), &settings, &path, now, Some(&cache))
+            authenticate_cached(Some(t), Some(&keys), &settings, &path, now, Some(&cache))
                 .map(|i| i.role)
                 .map_err(|e| e.code())
         };
@@ -175,14 +127,49 @@ mod cache_tests {
         assert_eq!(auth(&token(1_002), 900.0), Ok("web_user".into()));
         assert!(cache.borrow().len() <= 2);
     }
+
+    #[test]
+    fn the_cache_serves_every_algorithm_and_re_checks_expiry() {
+        let settings = ApiSettings::for_tests(&["api"]);
+        let path = RoleClaimPath::parse("$.role").unwrap();
+        for alg in [JwsAlg::Rs256, JwsAlg::Es256, JwsAlg::EdDsa, JwsAlg::Hs512] {
+            let key = SigningKey::generate(alg);
+            let keys = KeySet::from_secret(key.public_jwk().to_string().as_bytes()).unwrap();
+            let cache = std::cell::RefCell::new(TokenCache::new(10));
+            let t = format!(
+                "Bearer {}",
+                key.sign(
+                    alg,
+                    None,
+                    &serde_json::json!({"role": "web_user", "exp": 1_000})
+                )
+            );
+            let auth = |keys: &KeySet, now: f64| {
+                authenticate_cached(Some(&t), Some(keys), &settings, &path, now, Some(&cache))
+                    .map(|i| i.role)
+                    .map_err(|e| e.code())
+            };
+            assert_eq!(auth(&keys, 900.0), Ok("web_user".into()), "{alg:?}");
+            assert_eq!(cache.borrow().len(), 1, "{alg:?}");
+            // Served from the cache: even a key set that cannot verify it is not consulted.
+            let other = KeySet::from_secret(b"reallyreallyreallyreallyverysafe").unwrap();
+            assert_eq!(auth(&other, 900.0), Ok("web_user".into()), "{alg:?}");
+            assert_eq!(auth(&keys, 1_031.0), Err("PGRST303".into()), "{alg:?}");
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use jwt_compact::{AlgorithmExt, Claims, Header};
+    use pgmesh_auth::keys::JwsAlg;
+    use pgmesh_auth::testing::SigningKey;
 
     const SECRET: &str = "reallyreallyreallyreallyverysafe";
+
+    fn keys() -> KeySet {
+        KeySet::from_secret(SECRET.as_bytes()).unwrap()
+    }
 
     fn settings() -> ApiSettings {
         ApiSettings {
@@ -192,16 +179,12 @@ mod tests {
     }
 
     fn token(claims: Value) -> String {
-        let claims = Claims::new(claims);
-        Hs256
-            .token(&Header::empty(), &claims, &hs256_key(SECRET))
-            .unwrap()
+        SigningKey::Oct(SECRET.as_bytes().to_vec()).sign(JwsAlg::Hs256, None, &claims)
     }
 
     fn auth(header: Option<&str>) -> Result<Identity, String> {
-        let key = hs256_key(SECRET);
         let path = RoleClaimPath::parse("$.role").unwrap();
-        authenticate(header, Some(&key), &settings(), &path, 1_000_000.0).map_err(|e| {
+        authenticate(header, Some(&keys()), &settings(), &path, 1_000_000.0).map_err(|e| {
             let r = e.to_response();
             format!("{} {}", r.status, r.body)
         })
@@ -223,7 +206,7 @@ mod tests {
         let mut s = settings();
         s.db_anon_role = None;
         let path = RoleClaimPath::parse("$.role").unwrap();
-        let e = authenticate(None, Some(&hs256_key(SECRET)), &s, &path, 0.0)
+        let e = authenticate(None, Some(&keys()), &s, &path, 0.0)
             .expect_err("anonymous access must be refused")
             .to_response();
         assert_eq!(e.status, 401);
@@ -251,7 +234,7 @@ mod tests {
         let id = auth(Some(&format!("Bearer {t}"))).unwrap();
         assert_eq!(id.role, "42");
         assert!(id.claims.contains(r#""role":"42""#), "{}", id.claims);
-        let key = hs256_key(SECRET);
+        let key = keys();
         let path = RoleClaimPath::parse("$.groups[?@.admin == true].name").unwrap();
         let t =
             token(serde_json::json!({"groups": [{"name": "a"}, {"name": ["b"], "admin": true}]}));
@@ -281,7 +264,7 @@ mod tests {
         insta::assert_snapshot!(auth(Some(&format!("Bearer {expired}"))).unwrap_err(), @r#"401 {"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
         let t = token(serde_json::json!({"role": "web_user"}));
         let forged = format!("{}x", &t[..t.len() - 1]);
-        insta::assert_snapshot!(auth(Some(&format!("Bearer {forged}"))).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"JWT cryptographic operation failed"}"#);
+        insta::assert_snapshot!(auth(Some(&format!("Bearer {forged}"))).unwrap_err(), @r#"401 {"code":"PGRST301","details":"None of the keys was able to decode the JWT","hint":null,"message":"No suitable key or wrong key type"}"#);
         insta::assert_snapshot!(auth(Some("Bearer a.b")).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Expected 3 parts in JWT; got 2"}"#);
         insta::assert_snapshot!(auth(Some("Bearer ")).unwrap_err(), @r#"401 {"code":"PGRST301","details":null,"hint":null,"message":"Empty JWT is sent in Authorization header"}"#);
         let wrong_aud = token(serde_json::json!({"role": "web_user", "aud": "other"}));

@@ -3,7 +3,6 @@
 
 use std::rc::Rc;
 
-use jwt_compact::alg::Hs256Key;
 use pgmesh_auth::role_path::RoleClaimPath;
 use serde_json::{Map, Value};
 use sql_engine::api_request::payload::{self, BodyFormat};
@@ -20,7 +19,8 @@ use crate::auth;
 pub struct FilterState {
     pub settings: ApiSettings,
     pub role_path: RoleClaimPath,
-    pub jwt_key: Option<Hs256Key>,
+    /// The `jwt-secret`'s keys; replaced whole (see [`FilterState::set_keys`]).
+    pub jwt_keys: Option<Rc<auth::KeySet>>,
     pub handoff_key: handoff::HandoffKey,
     pub schema: Option<Rc<SchemaCache>>,
     /// Verified tokens (`jwt-cache-max-entries`).
@@ -41,16 +41,28 @@ impl FilterState {
         let handoff_key = handoff_key.filter(|k| k.len() >= 32).ok_or(
             "PGMESH_HANDOFF_KEY must be set in the VM environment (at least 32 characters)",
         )?;
+        // The same reading as the configuration check's: PostgREST's forms and messages.
+        let jwt_keys = jwt_secret
+            .filter(|s| !s.is_empty())
+            .map(|s| auth::KeySet::from_setting(&s, settings.jwt_secret_is_base64))
+            .transpose()
+            .map_err(|e| format!("PGMESH_JWT_SECRET: {e}"))?
+            .map(Rc::new);
         Ok(FilterState {
             settings,
             role_path,
-            jwt_key: jwt_secret
-                .filter(|s| !s.is_empty())
-                .map(|s| auth::hs256_key(&s)),
+            jwt_keys,
             handoff_key: handoff::HandoffKey::derive(handoff_key.as_bytes()),
             schema: None,
             tokens: std::cell::RefCell::new(auth::TokenCache::new(tokens)),
         })
+    }
+
+    /// Swaps the key set (a JWKS fetched again, say). Tokens verified with the old keys are
+    /// forgotten: a key taken out of the set must stop working at once.
+    pub fn set_keys(&mut self, keys: Option<Rc<auth::KeySet>>) {
+        self.jwt_keys = keys;
+        self.tokens.get_mut().clear();
     }
 }
 
@@ -221,7 +233,7 @@ fn start(
 ) -> Result<Decision, ApiError> {
     let identity = auth::authenticate_cached(
         header(req.headers, "authorization"),
-        state.jwt_key.as_ref(),
+        state.jwt_keys.as_deref(),
         &state.settings,
         &state.role_path,
         req.now_ms as f64 / 1000.0,
@@ -441,6 +453,58 @@ mod tests {
     }
 
     #[test]
+    fn configure_reads_every_secret_form_and_fails_closed_on_a_bad_one() {
+        let config = |base64: bool| {
+            fixtures::plugin_config(&ApiSettings {
+                jwt_secret_is_base64: base64,
+                ..ApiSettings::for_tests(&["api"])
+            })
+        };
+        let binary: Vec<u8> = (0u8..=255).collect();
+        let encoded = pgmesh_auth::testing::b64(&binary);
+        let s = FilterState::configure(&config(true), Some(encoded), Some(KEY.into())).unwrap();
+        let key = pgmesh_auth::testing::SigningKey::Oct(binary);
+        let t = key.sign(
+            pgmesh_auth::keys::JwsAlg::Hs256,
+            None,
+            &serde_json::json!({}),
+        );
+        let keys = s.jwt_keys.as_deref().unwrap();
+        assert!(pgmesh_auth::verify::verify(&t, keys).is_ok());
+        for (base64, secret, why) in [
+            (false, "short", "at least 32 characters"),
+            (true, "***", "not valid base64"),
+        ] {
+            let r = FilterState::configure(&config(base64), Some(secret.into()), Some(KEY.into()));
+            assert!(r.is_err_and(|e| e.contains(why)), "{secret}");
+        }
+    }
+
+    #[test]
+    fn new_keys_empty_the_token_cache() {
+        let mut s = state();
+        let t = pgmesh_auth::testing::SigningKey::Oct(b"reallyreallyreallyreallyverysafe".to_vec())
+            .sign(
+                pgmesh_auth::keys::JwsAlg::Hs256,
+                None,
+                &serde_json::json!({"role": "web_user"}),
+            );
+        let bearer = format!("Bearer {t}");
+        run(&s, "/films", &[("authorization", &bearer)]);
+        assert_eq!(s.tokens.borrow().len(), 1);
+        let other = auth::KeySet::from_secret(b"another-secret-that-is-long-enough").unwrap();
+        s.set_keys(Some(Rc::new(other)));
+        assert!(s.tokens.borrow().is_empty());
+        assert!(
+            matches!(
+                run(&s, "/films", &[("authorization", &bearer)]),
+                Decision::Respond { status: 401, .. }
+            ),
+            "a token of the old key must be refused"
+        );
+    }
+
+    #[test]
     fn configure_fails_closed_without_handoff_key() {
         let r = FilterState::configure(
             br#"{"db-schemas":["api"],"db-anon-role":null,"db-max-rows":null,"jwt-aud":null}"#,
@@ -629,11 +693,9 @@ mod tests {
 
     /// A request with an HS256 token carrying `claims`.
     fn run_as(state: &FilterState, method: &str, path: &str, claims: Value) -> Decision {
-        use jwt_compact::{alg::Hs256, AlgorithmExt, Claims, Header};
-        let key = auth::hs256_key("reallyreallyreallyreallyverysafe");
-        let token = Hs256
-            .token(&Header::empty(), &Claims::new(claims), &key)
-            .unwrap();
+        let token =
+            pgmesh_auth::testing::SigningKey::Oct(b"reallyreallyreallyreallyverysafe".to_vec())
+                .sign(pgmesh_auth::keys::JwsAlg::Hs256, None, &claims);
         let headers = vec![("authorization".to_string(), format!("Bearer {token}"))];
         decide(
             state,

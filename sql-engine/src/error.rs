@@ -3,6 +3,40 @@
 
 use serde::Serialize;
 
+/// Why a token could not be decoded (PGRST301): PostgREST's `JwtDecodeError`, each with its
+/// message and, where jose-jwt gives one, its details.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum JwtDecodeError {
+    #[error("Empty JWT is sent in Authorization header")]
+    Empty,
+    #[error("Expected 3 parts in JWT; got {0}")]
+    Parts(usize),
+    /// No key of the set fits the token's `alg` and `kid`.
+    #[error("No suitable key or wrong key type")]
+    NoSuitableKey,
+    /// Every key that fits failed the signature.
+    #[error("No suitable key or wrong key type")]
+    NoKeyVerified,
+    /// `alg: none`.
+    #[error("Wrong or unsupported encoding algorithm")]
+    Unsecured,
+    /// Not base64url, a header that is not a JWS header, an unknown `alg`.
+    #[error("JWT cryptographic operation failed")]
+    BadCrypto,
+}
+
+impl JwtDecodeError {
+    /// The `details` PostgREST sends (jose-jwt's own message), if any.
+    pub fn details(self) -> Option<&'static str> {
+        match self {
+            JwtDecodeError::NoSuitableKey => Some("No suitable key was found to decode the JWT"),
+            JwtDecodeError::NoKeyVerified => Some("None of the keys was able to decode the JWT"),
+            JwtDecodeError::Unsecured => Some("JWT is unsecured but expected 'alg' was not 'none'"),
+            JwtDecodeError::Empty | JwtDecodeError::Parts(_) | JwtDecodeError::BadCrypto => None,
+        }
+    }
+}
+
 /// Every failure a client can see. Each variant maps to exactly one PostgREST error (a `PGRSTxxx`
 /// code, or the SQLSTATE of a PostgreSQL error) in [`ApiError::parts`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +113,7 @@ pub enum ApiError {
     JwtSecretMissing,
     /// PGRST301: the token could not be decoded or its signature is wrong.
     #[error("{0}")]
-    JwtDecode(String),
+    JwtDecode(JwtDecodeError),
     /// PGRST302: no token and no anonymous role.
     #[error("Anonymous access is disabled")]
     AnonymousDisabled,
@@ -286,7 +320,7 @@ impl ApiError {
             ),
             SchemaCacheNotLoaded => (s("PGRST002"), 503, None, None),
             JwtSecretMissing => (s("PGRST300"), 500, None, None),
-            JwtDecode(_) => (s("PGRST301"), 401, None, None),
+            JwtDecode(e) => (s("PGRST301"), 401, e.details().map(String::from), None),
             AnonymousDisabled => (s("PGRST302"), 401, None, None),
             JwtClaims(_) => (s("PGRST303"), 401, None, None),
             DbConnection(details) => (s("PGRST000"), 503, Some(details.clone()), None),
@@ -447,11 +481,11 @@ impl ApiError {
             ("proxy-status", format!("PostgREST; error={code}")),
         ];
         match self {
-            ApiError::JwtDecode(m) | ApiError::JwtClaims(m) => headers.push((
+            ApiError::JwtDecode(_) | ApiError::JwtClaims(_) => headers.push((
                 "www-authenticate",
                 format!(
                     "Bearer error=\"invalid_token\", error_description={}",
-                    quote_header_string(m)
+                    quote_header_string(&self.to_string())
                 ),
             )),
             ApiError::AnonymousDisabled => headers.push(("www-authenticate", String::from("Bearer"))),
@@ -629,5 +663,19 @@ mod tests {
             "Bearer error=\"invalid_token\", error_description=\"JWT expired\"".to_string()
         )));
         insta::assert_snapshot!(r.body, @r#"{"code":"PGRST303","details":null,"hint":null,"message":"JWT expired"}"#);
+    }
+
+    #[test]
+    fn jwt_decode_errors_carry_jose_jwt_s_details() {
+        let r = ApiError::JwtDecode(JwtDecodeError::NoKeyVerified).to_response();
+        assert_eq!(r.status, 401);
+        insta::assert_snapshot!(r.body, @r#"{"code":"PGRST301","details":"None of the keys was able to decode the JWT","hint":null,"message":"No suitable key or wrong key type"}"#);
+        assert!(r.headers.contains(&(
+            "www-authenticate",
+            "Bearer error=\"invalid_token\", error_description=\"No suitable key or wrong key type\""
+                .to_string()
+        )));
+        let r = ApiError::JwtDecode(JwtDecodeError::Parts(2)).to_response();
+        insta::assert_snapshot!(r.body, @r#"{"code":"PGRST301","details":null,"hint":null,"message":"Expected 3 parts in JWT; got 2"}"#);
     }
 }

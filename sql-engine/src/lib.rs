@@ -20,7 +20,7 @@ pub mod settings;
 pub mod sql;
 pub mod urlencoded;
 
-pub use error::ApiError;
+pub use error::{ApiError, JwtDecodeError};
 
 /// From request head to statements: parse, plan against the cache, render. A write whose
 /// planning needs its body's keys is planned without them (tests, benchmarks); the filter uses

@@ -15,6 +15,10 @@ pub struct ApiSettings {
     pub jwt_aud: Option<String>,
     #[serde(default = "default_role_claim_key")]
     pub jwt_role_claim_key: String,
+    /// `jwt-secret-is-base64`: the secret in the VM environment is base64 (binary secrets can
+    /// only reach the filter so).
+    #[serde(default)]
+    pub jwt_secret_is_base64: bool,
     /// `db-aggregates-enabled`: allow `sum()`, `avg()`, … in `select`.
     #[serde(default)]
     pub db_aggregates_enabled: bool,
@@ -131,6 +135,7 @@ impl ApiSettings {
             db_max_rows: None,
             jwt_aud: None,
             jwt_role_claim_key: default_role_claim_key(),
+            jwt_secret_is_base64: false,
             db_aggregates_enabled: false,
             sidecar_cluster: default_sidecar_cluster(),
             schema_poll_ms: default_schema_poll_ms(),

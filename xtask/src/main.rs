@@ -94,11 +94,13 @@ fn test() -> Result<()> {
         "pgmesh-filter-passthrough",
         "-p",
         "sql-engine",
+        "-p",
+        "pgmesh-auth",
         "--",
         "-D",
         "warnings",
     ]))?;
-    eprintln!("xtask: sql-engine for wasm32-unknown-unknown");
+    eprintln!("xtask: sql-engine and pgmesh-auth for wasm32-unknown-unknown");
     let unknown = Command::new("rustup")
         .args(["target", "list", "--installed"])
         .output()?;
@@ -111,6 +113,8 @@ fn test() -> Result<()> {
         "wasm32-unknown-unknown",
         "-p",
         "sql-engine",
+        "-p",
+        "pgmesh-auth",
     ]))?;
 
     eprintln!("xtask: cargo test --workspace");
