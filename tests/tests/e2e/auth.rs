@@ -42,7 +42,7 @@ fn bad_tokens_are_rejected_by_the_filter_without_touching_the_database() {
         (
             format!("Bearer {other_key}"),
             "PGRST301",
-            "JWT cryptographic operation failed",
+            "No suitable key or wrong key type",
         ),
         (
             String::from("Bearer not-a-jwt"),

@@ -134,7 +134,16 @@ fn a_new_role_needs_a_schema_reload_and_a_non_string_role_is_json_encoded() {
     // `request.jwt.claims` carries the role as the string it switched to, as PostgREST's does.
     assert_eq!(r.json()[0]["claims"]["role"], "4242", "{r:?}");
     // A role that exists but is not granted to the authenticator: PostgreSQL's own answer.
-    let r = whoami(&api, &bearer(json!({"role": "pgmesh_unswitchable"})));
+    // Each Envoy worker adopts the reloaded cache on its own: one that has not yet still
+    // answers the filter's 401, so wait (bounded) for the request to reach PostgreSQL.
+    let since = Instant::now();
+    let r = loop {
+        let r = whoami(&api, &bearer(json!({"role": "pgmesh_unswitchable"})));
+        if r.status != 401 || since.elapsed() > Duration::from_secs(15) {
+            break r;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
     assert_eq!(r.status, 403, "{r:?}");
     assert_eq!(r.json()["code"], "42501", "{r:?}");
     assert_eq!(
