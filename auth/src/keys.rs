@@ -66,6 +66,20 @@ pub enum JwsAlg {
 }
 
 impl JwsAlg {
+    /// jwt-compact's RSA algorithm for an RS or PS `alg`; `None` for the others.
+    pub fn rsa(self) -> Option<jwt_compact::alg::Rsa> {
+        use jwt_compact::alg::Rsa;
+        Some(match self {
+            JwsAlg::Rs256 => Rsa::rs256(),
+            JwsAlg::Rs384 => Rsa::rs384(),
+            JwsAlg::Rs512 => Rsa::rs512(),
+            JwsAlg::Ps256 => Rsa::ps256(),
+            JwsAlg::Ps384 => Rsa::ps384(),
+            JwsAlg::Ps512 => Rsa::ps512(),
+            _ => return None,
+        })
+    }
+
     pub const ALL: [JwsAlg; 13] = [
         JwsAlg::Hs256,
         JwsAlg::Hs384,
